@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install into .venv and run the main job on the bundled default model
+#   make test   install into .venv (with test extras and the Debian packages tests need) and run all tests
+PY      ?= python3.11
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+MODEL   ?= bbcu_m_x2_small
+APT_PKGS = $(shell grep -hv '^\#' .ci/apt-packages*.txt 2>/dev/null)
+
+.PHONY: install install-test apt demo test clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -e .
+
+install-test: $(BIN)/python apt
+	$(BIN)/pip install -e '.[test]'
+
+# Debian packages the tests use (cross compilers, qemu-user, OpenSSH); needs root or sudo.
+apt:
+	@if [ -n "$(APT_PKGS)" ] && ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PKGS); \
+	fi
+
+demo: install
+	$(BIN)/bnn-deploy models
+	$(BIN)/bnn-deploy inspect $(MODEL)
+	$(BIN)/bnn-deploy eval $(MODEL)
+	$(BIN)/bnn-deploy upscale $(MODEL) $$($(BIN)/python -c "from bnn_deploy.eval.photos import photo_path, HOLDOUT_PHOTOS; print(photo_path(HOLDOUT_PHOTOS[1]))") -o bnn-deploy-out/demo_upscaled.png
+
+test: install-test
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) bnn-deploy-out *.egg-info .pytest_cache

@@ -1,0 +1,157 @@
+"""Read a produced ``.tflite`` flatbuffer: which ops it holds and whether every binary conv is bitpacked.
+
+The file is parsed with the TFLite schema that TensorFlow ships
+(``tensorflow.lite.python.schema_py_generated``), not by running it, so the check sees exactly what a
+board would load. LCE ops are custom ops (``LceQuantize``, ``LceBconv2d``, ``LceDequantize``) whose
+options are flexbuffers; builtin ops are named by TFLite's ``BuiltinOperator`` enum.
+
+A binary conv *fell back to float* when a float ``CONV_2D``/``DEPTHWISE_CONV_2D`` reads a sign: a
+tensor produced by ``LceDequantize`` (LCE quantized the sign but could not fuse the conv) or by a
+float ``SELECT``/``SELECT_V2``/``SIGN``. Tensor names in the flatbuffer are the TF op locations the
+converter fused, joined by ``;`` — the rebuild names every conv after its ONNX node, so a fallback is
+reported by layer name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BITPACKED_CONV = "LceBconv2d"
+_FLOAT_CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+_SIGN_PRODUCERS = ("LceDequantize", "SELECT", "SELECT_V2", "SIGN")
+_FLOAT32_BYTES = 4
+
+
+@dataclass
+class Op:
+    """One operator of the main subgraph: type name, input/output tensor indices, output names."""
+
+    index: int
+    kind: str
+    inputs: list[int]
+    outputs: list[int]
+    output_names: list[str]
+    options: dict = field(default_factory=dict)
+
+    def name_tokens(self) -> set[str]:
+        """The TF op locations fused into this op's outputs (``a;b;;c`` → {a, b, c})."""
+        return {tok for name in self.output_names for tok in name.split(";") if tok}
+
+
+@dataclass
+class Flatbuffer:
+    """A parsed TFLite model: operators of subgraph 0 and per-tensor metadata."""
+
+    ops: list[Op]
+    tensor_shapes: list[list[int]]
+    tensor_bytes: list[int]
+    size: int
+
+    def histogram(self) -> dict[str, int]:
+        """``{op type: count}``, most frequent first (ties by name)."""
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.kind] = counts.get(op.kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def producers(self) -> dict[int, Op]:
+        """Tensor index → the op writing it."""
+        return {t: op for op in self.ops for t in op.outputs}
+
+
+def _builtin_names() -> dict[int, str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def _custom_options(raw) -> dict:
+    """Decode a custom op's flexbuffer options (LceBconv2d: channels_in, padding, ...)."""
+    if raw is None or len(raw) == 0:
+        return {}
+    from flatbuffers import flexbuffers
+
+    try:
+        value = flexbuffers.Loads(bytes(raw))
+    except (ValueError, IndexError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_flatbuffer(data: bytes) -> Flatbuffer:
+    """Parse ``data`` (a .tflite file's bytes); only subgraph 0 (the model's main graph) is read."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    names = _builtin_names()
+    graph = model.subgraphs[0]
+    tensors = graph.tensors or []
+    shapes = [list(map(int, t.shape)) if t.shape is not None else [] for t in tensors]
+    sizes = []
+    for t in tensors:
+        buf = model.buffers[t.buffer] if model.buffers and t.buffer < len(model.buffers) else None
+        # Buffers past 2 GB are stored outside the table (offset/size); small models inline ``data``.
+        sizes.append(0 if buf is None else int(len(buf.data)) if buf.data is not None else int(buf.size or 0))
+    ops = []
+    for i, op in enumerate(graph.operators or []):
+        code = model.operatorCodes[op.opcodeIndex]
+        if code.customCode:
+            kind = code.customCode.decode()
+        else:
+            # Codes above 127 live only in ``builtinCode``; older files only fill the deprecated byte.
+            kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"BUILTIN_{code.builtinCode}")
+        inputs = [int(t) for t in (op.inputs if op.inputs is not None else [])]
+        outputs = [int(t) for t in (op.outputs if op.outputs is not None else [])]
+        out_names = [tensors[t].name.decode() for t in outputs if t >= 0]
+        ops.append(Op(i, kind, inputs, outputs, out_names,
+                      _custom_options(op.customOptions) if code.customCode else {}))
+    return Flatbuffer(ops=ops, tensor_shapes=shapes, tensor_bytes=sizes, size=len(data))
+
+
+def float_fallback_convs(fb: Flatbuffer) -> list[Op]:
+    """Float convs that read a sign (``LceDequantize`` / float select / ``SIGN`` output): lost binary convs."""
+    producers = fb.producers()
+    fallen = []
+    for op in fb.ops:
+        if op.kind in _FLOAT_CONVS and op.inputs:
+            src = producers.get(op.inputs[0])
+            if src is not None and src.kind in _SIGN_PRODUCERS:
+                fallen.append(op)
+    return fallen
+
+
+def _layers_in(op: Op, layer_names: dict[str, str]) -> list[str]:
+    """Layer names (values of ``layer_names``, keyed by TF op name) whose TF op fused into ``op``."""
+    tokens = op.name_tokens()
+    return [layer for tf_name, layer in layer_names.items() if tf_name in tokens]
+
+
+def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
+    """How many of the model's binary convs became ``LceBconv2d``, and which did not.
+
+    ``binary_layers`` maps the TF op name of each binary conv in the rebuilt graph to its layer name
+    (ONNX node / PyTorch module). Returns ``{bitpacked, total, missing: [layer], fallback: [layer or
+    op description], weight_bytes, float_weight_bytes}``; the byte figures compare the bitpacked
+    filters with the float32 filters they replace (``O·kh·kw·C_in·4`` bytes each).
+    """
+    bconvs = [op for op in fb.ops if op.kind == BITPACKED_CONV]
+    found: set[str] = set()
+    for op in bconvs:
+        found.update(_layers_in(op, binary_layers))
+    fallback = []
+    for op in float_fallback_convs(fb):
+        named = _layers_in(op, binary_layers)
+        fallback += named or [f"{op.kind} #{op.index} ({'; '.join(op.output_names)})"]
+    packed_bytes = sum(fb.tensor_bytes[op.inputs[1]] for op in bconvs)
+    float_bytes = 0
+    for op in bconvs:
+        out_ch, kh, kw = fb.tensor_shapes[op.inputs[1]][:3]
+        float_bytes += out_ch * kh * kw * int(op.options.get("channels_in", 0)) * _FLOAT32_BYTES
+    missing = [layer for layer in binary_layers.values() if layer not in found]
+    return {"bitpacked": len(bconvs), "total": len(binary_layers), "missing": missing,
+            "fallback": fallback, "weight_bytes": packed_bytes, "float_weight_bytes": float_bytes}
+
+
+def lce_op_count(fb: Flatbuffer) -> int:
+    """Number of LCE custom ops (``Lce*``); 0 proves a flatbuffer runs on stock TFLite."""
+    return sum(op.kind.startswith("Lce") for op in fb.ops)
