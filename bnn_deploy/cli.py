@@ -83,16 +83,94 @@ def upscale_cmd(ckpt, image, output, k, trust_pickle, as_json):
         f"{r['output_size'][0]}x{r['output_size'][1]}  ({r['arch']} x{r['scale']}, {r['seconds']:.2f} s)"))
 
 
+# ---------------------------------------------------------------- bench
+
+
 @cli.command("eval")
-@click.argument("ckpt", type=click.Path(dir_okay=False))
-@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override.")
+@click.argument("target", metavar="EXPORT_DIR|CKPT", type=click.Path())
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of HR images to score on (default: the bundled held-out photos).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write crops/ and eval.json (default EXPORT_DIR/eval or bnn-deploy-out/eval/NAME).")
+@click.option("--memory-budget", default=None,
+              help="Memory for one tile, e.g. 256MB: tile with the largest exported input size whose measured "
+                   "peak fits (default: the largest size).")
+@click.option("--overlap", type=int, default=None,
+              help="LR pixels of overlap between tiles (default: bnn_deploy.eval.tiling.DEFAULT_OVERLAP).")
+@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override (CKPT only).")
 @click.option("--trust-pickle", is_flag=True, help="Allow checkpoints that need full unpickling.")
 @json_option
-def eval_cmd(ckpt, k, trust_pickle, as_json):
-    """PSNR/SSIM of a checkpoint and of bicubic on the bundled held-out photos."""
-    from bnn_deploy.eval.quality import evaluate_checkpoint, render_quality
+def eval_cmd(target, images_dir, out_dir, memory_budget, overlap, k, trust_pickle, as_json):
+    """PSNR/SSIM of bicubic, the float reference and each deployed artifact; writes comparison crops."""
+    from bnn_deploy.eval.report import evaluate, render_eval
+    from bnn_deploy.eval.tiling import parse_memory
 
-    emit(evaluate_checkpoint(ckpt, k=k, trust_pickle=trust_pickle), as_json, render_quality)
+    budget = None if memory_budget is None else parse_memory(memory_budget)
+    result = evaluate(target, images_dir=images_dir, out_dir=out_dir, memory_budget=budget,
+                      overlap=overlap, k=k, trust_pickle=trust_pickle,
+                      progress=lambda msg: click.echo(msg, err=True))
+    emit(result, as_json, render_eval)
+
+
+@cli.command("bench")
+@click.argument("export_dir", type=click.Path())
+@click.option("--device", default="host", show_default=True,
+              help="Where to run: host (this machine), a profile (pi4, pi5, ...) or an inventory board.")
+@click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2 (a board: one).")
+@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed runs after the first run.")
+@click.option("--runs", type=int, default=20, show_default=True, help="Timed runs per artifact (at most).")
+@click.option("--max-secs", type=float, default=20.0, show_default=True,
+              help="Stop timing an artifact after this many seconds (at least one timed run); host only.")
+@click.option("--kernel", default="auto", show_default=True,
+              help="LCE kernel: auto (fastest with identical output), default, indirect_bgemm, xnnpack, "
+                   "indirect_bgemm+xnnpack, reference; host only.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the full report (every figure, host and versions) to this JSON file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a latency-vs-PSNR scatter plot to this PNG file.")
+@click.option("--host", "ssh_host", default=None, metavar="USER@ADDR[:PORT]", help="Reach the board over SSH here.")
+@click.option("--key", default=None, type=click.Path(dir_okay=False), help="SSH private key for the board.")
+@click.option("--serial", default=None, help="Reach the board over ADB: its serial (adb devices -l).")
+@click.option("--runtime-bin", default=None, type=click.Path(dir_okay=False),
+              help="A local lce_benchmark_model to push (default: the one registered by build-runtime).")
+@click.option("--cooldown", type=float, default=None, metavar="S", help="Seconds to wait between artifacts (board).")
+@click.option("--accept-new-host-key", is_flag=True, default=False,
+              help="Trust and record the board's SSH host key if it is not known yet (never a changed one).")
+@click.option("--inventory", default=None, type=click.Path(dir_okay=False),
+              help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).")
+@click.option("--timeout", type=float, default=None, metavar="S",
+              help="Time limit of each command on the board (default 900).")
+def bench_cmd(export_dir, device, threads, warmup, runs, max_secs, kernel, json_path, plot_path, ssh_host, key,
+              serial, runtime_bin, cooldown, accept_new_host_key, inventory, timeout):
+    """Latency, memory, size, parity and quality of every artifact of an export, each in its own process."""
+    from bnn_deploy.bench.device import bench
+    from bnn_deploy.bench.host import parse_threads, render_bench
+
+    result = bench(export_dir, device=device, threads=parse_threads(threads), warmup=warmup, runs=runs,
+                   max_secs=max_secs, kernel=kernel, json_path=json_path, plot_path=plot_path,
+                   progress=lambda msg: click.echo(msg, err=True), host=ssh_host, key=key, serial=serial,
+                   runtime_bin=runtime_bin, cooldown=cooldown, accept_new_host_key=accept_new_host_key,
+                   inventory=inventory, timeout=timeout)
+    click.echo(render_bench(result))
+
+
+# ---------------------------------------------------------------- devices
+
+
+@cli.command("devices")
+@click.option("--inventory", "inventory", type=click.Path(dir_okay=False), default=None,
+              help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).")
+@json_option
+def devices_cmd(inventory, as_json):
+    """List the device profiles and the boards of the inventory."""
+    from bnn_deploy.devices.inventory import inventory_path, load_inventory, render_inventory
+    from bnn_deploy.devices.profiles import list_profiles, render_profiles
+
+    path = inventory_path(inventory)
+    result = {"profiles": list_profiles(), "inventory": {"path": str(path),
+                                                         "devices": load_inventory(inventory)}}
+    emit(result, as_json, lambda r: render_profiles(r["profiles"]) + "\n\n" +
+         render_inventory(r["inventory"]["path"], r["inventory"]["devices"]))
 
 
 # ---------------------------------------------------------------- runtimes
@@ -127,6 +205,42 @@ def runtimes_cmd(as_json):
     from bnn_deploy.devices.runtimes_store import list_runtimes, render_runtimes
 
     emit(list_runtimes(), as_json, render_runtimes)
+
+
+# ---------------------------------------------------------------- export
+
+
+@cli.command("export")
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--target", default="arm64", show_default=True,
+              help="Board family: arm64, armv7 or android-arm64 (all use LCE's arm flatbuffer).")
+@click.option("--format", "formats", default="lce", show_default=True,
+              help="Comma-separated artifacts: lce, tflite-float, tflite-int8 (needs --float-ref), onnx.")
+@click.option("--input-size", "input_sizes", multiple=True,
+              help="LR input size WxH; repeat or comma-separate for several (default 320x180). "
+                   "LCE flatbuffers have fixed shapes: one file per size.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output directory (default bnn-deploy-out/<model>/); replaced atomically.")
+@click.option("--min-parity-db", type=float, default=60.0, show_default=True,
+              help="Fail unless every artifact matches the reference by at least this PSNR on photos.")
+@click.option("--float-ref", type=click.Path(dir_okay=False), default=None,
+              help="A float model checkpoint to export as float TFLite / int8 TFLite baselines.")
+@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override.")
+@click.option("--trust-pickle", is_flag=True, help="Allow checkpoints that need full unpickling.")
+@json_option
+def export_cmd(source, target, formats, input_sizes, out_dir, min_parity_db, float_ref, k, trust_pickle,
+               as_json):
+    """Export a checkpoint or .onnx file to LCE (bitpacked binary convs) with parity proven on photos."""
+    from bnn_deploy.eval.sizes import parse_size
+    from bnn_deploy.exporters.export import export_model, render_export
+
+    sizes = [parse_size(part, "--input-size") for text in (input_sizes or ("320x180",))
+             for part in text.split(",") if part.strip()]
+    result = export_model(source, formats=[f.strip() for f in formats.split(",") if f.strip()],
+                          input_sizes=sizes, target=target, out_dir=out_dir, min_parity_db=min_parity_db,
+                          float_ref=float_ref, k=k, trust_pickle=trust_pickle,
+                          progress=lambda msg: click.echo(msg, err=True))
+    emit(result, as_json, render_export)
 
 
 # ---------------------------------------------------------------- entry point

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import pytest
@@ -114,6 +115,9 @@ def test_own_format_round_trip_is_weights_only_safe(tmp_path):
     loaded = load_checkpoint(tmp_path / "own.pt")
     assert loaded.config == model.config and loaded.meta == {"note": "x"}
     assert not list(tmp_path.glob(".*tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "own.pt").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize("content,match", [

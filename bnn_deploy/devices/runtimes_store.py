@@ -12,13 +12,13 @@ Registration copies the file atomically (temporary file in the same directory, t
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path, atomic_write_text, sha256_file
 
 BINARY_NAME = "lce_benchmark_model"
 SIDECAR_SUFFIX = ".json"
@@ -48,32 +48,6 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _atomic_write(dest: Path, write, mode: int) -> None:
-    """Write ``dest`` via a temporary file in its directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def register_runtime(path, target: str, *, origin: str = "file") -> dict:
     """Copy the binary at ``path`` into the store as ``target``'s runtime; return its record.
 
@@ -91,23 +65,14 @@ def register_runtime(path, target: str, *, origin: str = "file") -> dict:
         raise BnnDeployError(f"cannot create {dest.parent} ({exc.strerror}); set "
                              f"{ENV_DIR} to a writable directory") from None
 
-    digest = hashlib.sha256()
-    size = 0
-
-    def copy(out):
-        nonlocal size
-        with open(source, "rb") as src:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-                out.write(block)
-
     try:
-        _atomic_write(dest, copy, 0o755)
+        with atomic_path(dest, 0o755) as tmp:
+            shutil.copyfile(source, tmp)
+            digest, size = sha256_file(tmp), os.path.getsize(tmp)  # of the bytes registered
         record = {
             "target": target,
             "path": str(dest),
-            "sha256": digest.hexdigest(),
+            "sha256": digest,
             "size": size,
             "source": str(source.resolve()),
             "origin": origin,
@@ -116,8 +81,7 @@ def register_runtime(path, target: str, *, origin: str = "file") -> dict:
             "interpreter": header["interpreter"],
             "registered_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        text = (json.dumps(record, indent=2) + "\n").encode()
-        _atomic_write(_sidecar(dest), lambda out: out.write(text), 0o644)
+        atomic_write_text(_sidecar(dest), json.dumps(record, indent=2) + "\n", 0o644)
     except OSError as exc:
         raise BnnDeployError(f"cannot register {source} as {dest} ({exc.strerror or exc}); check "
                              f"free space and permissions, or set {ENV_DIR}") from None
@@ -141,7 +105,7 @@ def runtime_info(target: str) -> dict:
                      if k not in ("target", "path")})
     except (OSError, ValueError):
         info["sidecar"] = "missing or unreadable"
-    actual = _sha256(path)
+    actual = sha256_file(path)
     info["intact"] = info.get("sha256") == actual
     info["sha256"] = actual
     return info

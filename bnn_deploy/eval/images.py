@@ -11,9 +11,7 @@ filter, so comparisons between them are consistent.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import struct
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from PIL import Image, ImageOps
 
 from bnn_deploy.errors import BnnDeployError
 from bnn_deploy.eval.metrics import to_uint8
+from bnn_deploy.fileio import atomic_path
 
 # Pillow signals unreadable files with many exception types: OSError (missing, truncated,
 # unidentified), SyntaxError (corrupt PNG chunks), ValueError/EOFError/struct.error (bad headers).
@@ -80,8 +79,9 @@ def save_image(path: str | os.PathLike, img_float: np.ndarray) -> None:
     """Write float RGB HxWx3 in [0, 1] to ``path`` as an 8-bit RGB PNG, atomically.
 
     Pixels are quantised with :func:`~bnn_deploy.eval.metrics.to_uint8`. The PNG is written to a
-    temporary file in the same directory and moved over ``path`` with ``os.replace``, so readers
-    never see a half-written file; the temporary file is removed if anything fails.
+    temporary file in the same directory and moved over ``path`` with ``os.replace``
+    (:func:`bnn_deploy.fileio.atomic_path`), so readers never see a half-written file; the
+    temporary file is removed if anything fails. The file gets the umask's permissions.
     """
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -92,24 +92,11 @@ def save_image(path: str | os.PathLike, img_float: np.ndarray) -> None:
             f"cannot write {path}: expected an HxWx3 RGB image, got {img_float.shape}; pass an RGB image"
         )
     encoded = Image.fromarray(to_uint8(img_float))  # uint8 HxWx3 -> mode "RGB"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        # O_EXCL: never clobber another writer's temp file; mode 0o666 lets the umask decide permissions.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with atomic_path(path) as tmp:  # removes the temp file on any failure, Ctrl-C included
+            encoded.save(tmp, format="PNG")
     except OSError as err:
         raise BnnDeployError(f"cannot write {path}: {_reason(err)}; choose a writable path") from err
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            encoded.save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # also on Ctrl-C: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(err, OSError):
-            raise BnnDeployError(f"cannot write {path}: {_reason(err)}; choose a writable path") from err
-        raise
 
 
 def _check_scale(scale: int) -> int:

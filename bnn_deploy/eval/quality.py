@@ -2,7 +2,8 @@
 
 Each photo is mod-cropped to the scale and bicubic-downscaled to make the LR input; the model's
 output and a bicubic upscale of the same LR are compared with the HR photo on the Y channel with a
-border of ``scale`` pixels cropped, after rounding to uint8.
+border of ``scale`` pixels cropped, after rounding to uint8. ``bnn-deploy eval`` applies the same
+protocol to checkpoints and to every deployed artifact of an export (:mod:`bnn_deploy.eval.report`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import numpy as np
 from bnn_deploy.eval.images import bicubic_upscale
 from bnn_deploy.eval.metrics import sr_metrics
 from bnn_deploy.eval.photos import holdout_photos, lr_hr_pair
+
+
+def protocol(scale: int) -> str:
+    """One line naming the scoring protocol, for reports."""
+    return f"Y channel, border crop {scale}, uint8-rounded; LR = Pillow bicubic"
 
 
 def evaluate_quality(model, scale: int, photos=None) -> dict:
@@ -29,29 +35,4 @@ def evaluate_quality(model, scale: int, photos=None) -> dict:
     mean = {who: {m: float(np.mean([r[who][m] for r in rows])) for m in ("psnr", "ssim")}
             for who in ("model", "bicubic")}
     return {"scale": scale, "images": rows, "mean": mean,
-            "protocol": f"Y channel, border crop {scale}, uint8-rounded; LR = Pillow bicubic"}
-
-
-def evaluate_checkpoint(ckpt: str, *, k: float | None = None, trust_pickle: bool = False) -> dict:
-    """Load a checkpoint (or bundled model name) and run :func:`evaluate_quality` on it."""
-    from bnn_deploy.models.checkpoint import load_checkpoint
-
-    loaded = load_checkpoint(ckpt, k=k, trust_pickle=trust_pickle)
-    result = {"checkpoint": loaded.path, "sha256": loaded.sha256, "arch": loaded.arch,
-              "config": loaded.config}
-    result.update(evaluate_quality(loaded.model, loaded.config["scale"]))
-    return result
-
-
-def render_quality(result: dict) -> str:
-    """Text table for :func:`evaluate_checkpoint`."""
-    lines = [f"{result['checkpoint']}  ({result['arch']} x{result['scale']})",
-             f"{'image':<16} {'LR size':>9} {'model PSNR':>11} {'SSIM':>7} {'bicubic PSNR':>13} "
-             f"{'SSIM':>7}"]
-    for row in result["images"] + [{"image": "mean", "lr_size": None, **result["mean"]}]:
-        size = f"{row['lr_size'][0]}x{row['lr_size'][1]}" if row["lr_size"] else ""
-        lines.append(f"{row['image']:<16} {size:>9} {row['model']['psnr']:>11.2f} "
-                     f"{row['model']['ssim']:>7.4f} {row['bicubic']['psnr']:>13.2f} "
-                     f"{row['bicubic']['ssim']:>7.4f}")
-    lines.append(f"protocol: {result['protocol']}")
-    return "\n".join(lines)
+            "protocol": protocol(scale)}

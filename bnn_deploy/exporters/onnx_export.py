@@ -15,10 +15,8 @@ TorchScript exporter writes it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path, sha256_file
 
 PATTERN_VERSION = "bnn_deploy.binary_conv.v1"
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
@@ -84,22 +83,6 @@ def deployed_binary_convs(model: nn.Module):
             del module._buffers[DEPLOY_WEIGHT]
             del module.__dict__["forward"]
         model.train(was_training)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _public_mode(path: str) -> None:
-    """Give a mkstemp file (created 0600) the permissions a plain ``open(path, "w")`` would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def _metadata(model: nn.Module, binary_names: list[str]) -> dict[str, str]:
@@ -194,27 +177,20 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 17, d
     if not path.parent.is_dir():
         raise BnnDeployError(f"output directory {path.parent} does not exist; create it first")
     sample = _sample_input(model, sample_hw)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with deployed_binary_convs(model) as convs:
             binary_names = [name for name, _ in convs]
-            _trace_to_file(model, sample, tmp, int(opset), dynamic)
+            _trace_to_file(model, sample, str(tmp), int(opset), dynamic)
         onnx_model = onnx.load(tmp)
         for key, value in _metadata(model, binary_names).items():
             onnx_model.metadata_props.add(key=key, value=value)
         onnx_model.doc_string = f"bnn-deploy export of {getattr(model, 'arch', type(model).__name__)}"
         _check_export(onnx_model, binary_names)
         onnx.save(onnx_model, tmp)
-        _public_mode(tmp)
         info = {"path": str(path), "opset": int(opset), "input": INPUT_NAME, "output": OUTPUT_NAME,
                 "dynamic": bool(dynamic), "binary_layers": binary_names,
-                "sha256": file_sha256(tmp), "size": os.path.getsize(tmp)}
-        os.replace(tmp, path)
-        return info
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                "sha256": sha256_file(tmp), "size": os.path.getsize(tmp)}
+    return info
 
 
 # ---------------------------------------------------------------- CLI artifact
@@ -255,9 +231,7 @@ def export_onnx_artifact(loaded_checkpoint, out_dir: str | os.PathLike, *, parit
     out_dir.mkdir(parents=True, exist_ok=True)
     model = loaded_checkpoint.model
     final = out_dir / f"{Path(loaded_checkpoint.path).stem}.onnx"
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial.onnx", dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_path(final, suffix=".partial.onnx") as tmp:
         info = export_onnx(model, tmp, opset=opset)
         images = default_parity_images() if parity_images is None else parity_images
         parity = onnx_parity(model, tmp, images)
@@ -267,10 +241,6 @@ def export_onnx_artifact(loaded_checkpoint, out_dir: str | os.PathLike, *, parit
                 f"ONNX Runtime output differs from PyTorch: {parity['min_psnr_db']:.1f} dB on "
                 f"{worst['name']} (< {min_parity_db:g} dB); report this model, nothing was written")
         coverage = coverage_report(find_convs(load_onnx(tmp)))
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return {
         "file": str(final), "sha256": info["sha256"], "size": info["size"], "opset": info["opset"],
         "input": info["input"], "output": info["output"], "binary_layers": info["binary_layers"],

@@ -213,6 +213,10 @@ def _with_nodes(model, nodes, consts: dict):
     del graph.node[:]
     graph.node.extend(nodes)
     used = {name for node in nodes for name in node.input if name} | {o.name for o in graph.output}
+    # Old exports list initializers as graph inputs too; those are constants, not inputs.
+    real_inputs = [inp for inp in graph.input if inp.name not in consts]
+    del graph.input[:]
+    graph.input.extend(real_inputs)
     del graph.initializer[:]
     graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in consts.items()
                              if name in used)
@@ -406,7 +410,7 @@ class _Emitter:
         self.opset = _opset(onnx_model)
         self.consts = {init.name: numpy_helper.to_array(init) for init in self.graph.initializer}
         self.overrides, self.plans = overrides, plans
-        self.binary = {m.name: m for m in matches if m.is_binary}
+        self.binary = {m.output: m for m in matches if m.is_binary}  # keyed by the conv's output tensor
         # The tensor each binary conv reads (before any zero Pad) → its match: emitted as LCE's sign.
         self.sign_outputs = {}
         producers = {out: node for node in self.graph.node for out in node.output}
@@ -433,6 +437,10 @@ class _Emitter:
             if arr.ndim == 0:
                 return self.tf.constant(arr.astype(np.float32) if arr.dtype == np.float64 else arr)
             arr = _align4(arr).transpose(0, 2, 3, 1)
+            # Drop leading 1s ([1, 1, 1, C] → [C]; broadcasting is unchanged): LCE fuses an add after
+            # a bconv as its post-activation bias, and its kernel rejects a bias that is not 1-D.
+            while arr.ndim > 1 and arr.shape[0] == 1:
+                arr = arr[0]
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
             return self.tf.constant(np.ascontiguousarray(arr))
@@ -445,6 +453,8 @@ class _Emitter:
     # -- the walk
 
     def run(self, x, input_name: str):
+        # Names restart with every trace, so the saved graph carries the names recorded here.
+        self.used_names, self.binary_layers = set(), {}
         values = {input_name: x}
         for index, node in enumerate(self.graph.node):
             label = node_label(node, index)
@@ -461,7 +471,7 @@ class _Emitter:
     def emit(self, node, index: int, label: str, ins: list, values: dict) -> list:
         tf, op, attrs = self.tf, node.op_type, _attrs(node)
         if node.output[0] in self.sign_outputs:
-            return [self.binary_sign(self.sign_outputs[node.output[0]], values, index)]
+            return [self.binary_sign(self.sign_outputs[node.output[0]], values)]
         if op in ("Identity", "Dropout"):
             return [ins[0]]
         if op == "Cast":
@@ -505,7 +515,7 @@ class _Emitter:
 
     # -- op families
 
-    def binary_sign(self, match, values: dict, index: int):
+    def binary_sign(self, match, values: dict):
         """LCE's sign: ``+1 where x >= t else -1`` as ``tf.where`` (LceQuantize; x >= t → SUB first)."""
         tf = self.tf
         x = values[match.sign_input] if match.sign_input in values else self.nhwc(self.consts[match.sign_input])
@@ -546,7 +556,7 @@ class _Emitter:
         if not isinstance(weight, np.ndarray) or weight.ndim != 4:
             self.fail(label, "Conv", "only 2-D convolutions with constant weights are supported")
         bias = ins[2] if len(ins) > 2 else None
-        match = self.binary.get(node.name or node.output[0])
+        match = self.binary.get(node.output[0])
         x = ins[0]
         if match is not None:
             pads = match.pads  # sign → (zero Pad) → Conv: all zeros around the signed tensor
@@ -558,9 +568,13 @@ class _Emitter:
         dilations = [int(d) for d in attrs.get("dilations", (1, 1))]
         padding = self.tf_padding(pads, weight.shape[2:], x.shape[1:3], strides, dilations)
         group = int(attrs.get("group", 1))
-        name = _tf_name(label, self.used_names)
+        # Short op names: the converter joins the names of fused ops and cuts them at ~50
+        # characters, so long ONNX paths would not survive into the flatbuffer.
         if match is not None:
+            name = _tf_name(f"bconv{len(self.binary_layers)}", self.used_names)
             self.binary_layers[name] = match.name
+        else:
+            name = _tf_name(f"conv{len(self.used_names) - len(self.binary_layers)}", self.used_names)
         y = self.grouped_conv(x, weight, group, strides, dilations, padding, name)
         if bias is not None:
             y = tf.nn.bias_add(y, tf.constant(np.asarray(bias, dtype=np.float32)))
@@ -668,26 +682,27 @@ class _Emitter:
         else:
             self.fail(label, "Resize", "neither constant scales nor sizes")
         mode = attrs.get("mode", "nearest")
-        coord = attrs.get("coordinate_transformation_mode", "half_pixel")
+        # Opset 10's Resize had no coordinate mode: it sampled asymmetrically.
+        coord = attrs.get("coordinate_transformation_mode", "half_pixel" if self.opset >= 11 else "asymmetric")
         size = [out_h, out_w]
         if mode == "linear":
             # half_pixel (PyTorch align_corners=False) ⇔ TF2 resize bilinear without antialias.
             if coord in ("half_pixel", "pytorch_half_pixel") and min(out_h, out_w) > 1:
                 return tf.image.resize(x, size, method="bilinear", antialias=False)
             if coord == "align_corners":
-                return tf.compat.v1.image.resize_bilinear(x, size, align_corners=True)
+                return tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=True)
             if coord == "asymmetric":
-                return tf.compat.v1.image.resize_bilinear(x, size, align_corners=False,
-                                                          half_pixel_centers=False)
+                return tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=False,
+                                                 half_pixel_centers=False)
         if mode == "nearest":
             nearest = attrs.get("nearest_mode", "round_prefer_floor")
             # PyTorch's nearest: src = floor(dst · in/out) = asymmetric + floor.
             if coord == "asymmetric" and nearest == "floor":
-                return tf.compat.v1.image.resize_nearest_neighbor(x, size, align_corners=False,
-                                                                  half_pixel_centers=False)
-        self.fail(label, "Resize", f"mode {mode!r} with coordinate_transformation_mode {coord!r}"
-                  + (f" and nearest_mode {attrs.get('nearest_mode', 'round_prefer_floor')!r}" if mode == "nearest" else "")
-                  + " (supported: linear half_pixel/align_corners/asymmetric, nearest asymmetric+floor)")
+                return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=False,
+                                                        half_pixel_centers=False)
+        rounding = f" and nearest_mode {attrs.get('nearest_mode', 'round_prefer_floor')!r}" if mode == "nearest" else ""
+        self.fail(label, "Resize", f"mode {mode!r} with coordinate_transformation_mode {coord!r}{rounding} "
+                  "(supported: linear half_pixel/align_corners/asymmetric, nearest asymmetric+floor)")
 
     def reduce(self, label: str, op: str, ins, attrs):
         tf = self.tf

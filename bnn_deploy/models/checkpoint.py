@@ -15,14 +15,13 @@ Keys are matched strictly: every missing, unexpected or mis-shaped tensor is lis
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path, sha256_file
 
 FORMAT = "bnn-deploy"
 FORMAT_VERSION = 1
@@ -45,15 +44,6 @@ class LoadedCheckpoint:
     def name(self) -> str:
         """A file-system friendly model name (the checkpoint's stem)."""
         return Path(self.path).stem
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_file(path: str) -> None:
@@ -186,7 +176,11 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
 
     from bnn_deploy.models.zoo import resolve_model_path
 
-    path = resolve_model_path(os.fspath(path))
+    spec = os.fspath(path)
+    path = resolve_model_path(spec)
+    if path != spec and not os.path.exists(path):
+        raise BnnDeployError(f"bundled model {spec} is not in this installation ({path}); "
+                             "reinstall bnn-deploy or run scripts/train_zoo.py")
     obj = read_checkpoint_file(path, trust_pickle=trust_pickle)
     sd, arch, config, source_format, meta = unpack_checkpoint(obj, path)
     sd = strip_prefix(sd)
@@ -201,24 +195,30 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the target directory, then rename: never a half file."""
+    """``torch.save`` to ``path`` atomically (:func:`bnn_deploy.fileio.atomic_path`): never a half file.
+
+    Missing parent directories are created; the file gets the umask's permissions, not 0600.
+    """
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+
+def plain_json(value):
+    """``value`` as plain JSON types (numpy scalars become floats, inf stays a float).
+
+    ``torch.load(weights_only=True)`` refuses numpy objects, so metadata is stored as plain data.
+    """
+    import json
+
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def save_checkpoint(path: str | os.PathLike, model, *, meta: dict | None = None) -> None:
     """Save ``model`` in bnn-deploy's self-describing format (loadable with weights_only=True)."""
     atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "arch": model.arch,
-                       "config": model.config, "state_dict": model.state_dict(),
-                       "meta": dict(meta or {})}, path)
+                       "config": plain_json(model.config), "state_dict": model.state_dict(),
+                       "meta": plain_json(dict(meta or {}))}, path)

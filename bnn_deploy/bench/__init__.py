@@ -1,0 +1,1 @@
+"""Benchmarking: host bench orchestration, per-artifact worker, plot."""

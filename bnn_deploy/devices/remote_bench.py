@@ -1,0 +1,389 @@
+"""Benchmark an export directory on a board: preflight → push → run → pull → clean up.
+
+:func:`bench_on_device` is what ``bnn-deploy bench EXPORT_DIR --device pi4`` calls for a remote
+board. Per artifact of the export's ``manifest.json``:
+
+* ``lce`` flatbuffers run with ``lce_benchmark_model`` (``--runtime-bin``, the inventory's
+  on-board ``runtime_bin``, or the binary registered by ``build-runtime`` for the profile's
+  target), which also runs plain TFLite graphs when the board has no Python;
+* ``tflite-float``, ``tflite-int8`` and ``onnx`` run with the board Python runner
+  (:mod:`bnn_deploy.devices.board_python`);
+* every run is fed the same saved input (the host bench's held-out photo crop at that size, in
+  the artifact's layout), and the outputs come back as ``.npy`` for PSNR parity against the host; where that is
+  impossible the result says ``parity_measured: false`` and why.
+
+Everything on the board lives in one ``bnn-deploy-XXXXXX`` work directory that is removed at the
+end, also when a run fails or the connection drops (the transport reconnects to clean up).
+Locally, results are staged next to ``out_dir`` and renamed into place only when every artifact
+ran, so a failed bench leaves no half-written result. An emulated board's timings are kept under
+``emulated_timings_ms`` and never reported as ``latency_ms``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.runtimes.artifacts import ExportDir
+
+DEFAULT_OUT_ROOT = "bnn-deploy-out"
+DEFAULT_TIMEOUT_S = 900.0  # per command on the board, e.g. one artifact's whole run
+FORMATS = ("lce", "tflite-float", "tflite-int8", "onnx")  # what bench_on_device runs
+TFLITE_PY_RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+TIMING_KEYS = ("avg_ms", "median_ms", "min_ms", "max_ms", "std_ms", "first_ms", "warmup_avg_ms",
+               "init_ms", "load_ms", "count", "times_ms")
+
+
+# ---------------------------------------------------------------- the export
+
+
+def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
+    """``(export, artifacts)``: the export read and verified by
+    :func:`~bnn_deploy.runtimes.artifacts.read_export`, and what a board can run of it.
+
+    Each artifact: ``{name, format, role, file (absolute), sha256, size_bytes, input_size,
+    input_shape, layout, scale}``. ONNX files have dynamic sizes; they run at the export's first
+    input size, in NCHW. The PyTorch sources (the parity references) stay on the host.
+    """
+    from bnn_deploy.runtimes.artifacts import MANIFEST, read_export
+
+    exp = read_export(export_dir)
+    artifacts = []
+    for art in exp.artifacts:
+        if art.format not in FORMATS:
+            continue
+        if art.input_hw is not None:
+            (h, w), layout = art.input_hw, "NHWC"
+        elif exp.manifest.get("input_sizes"):
+            (w, h), layout = exp.manifest["input_sizes"][0], "NCHW"
+        else:
+            raise BnnDeployError(f"{MANIFEST} has no input_sizes for the dynamic ONNX file; "
+                                 "re-run bnn-deploy export")
+        # RGB in, as the host bench's input (bench.host.bench_input) is.
+        shape = [1, 3, int(h), int(w)] if layout == "NCHW" else [1, int(h), int(w), 3]
+        artifacts.append({"name": art.name, "format": art.format, "role": art.role, "file": art.file,
+                          "sha256": art.sha256, "size_bytes": art.size_bytes,
+                          "input_size": f"{w}x{h}", "input_shape": shape, "layout": layout,
+                          "scale": art.scale})
+    if not artifacts:
+        raise BnnDeployError(f"{Path(exp.path) / MANIFEST} lists no lce/tflite/onnx artifacts; "
+                             "export with --format")
+    return exp, artifacts
+
+
+def make_input(artifact: dict) -> np.ndarray:
+    """The host bench's input at the artifact's size (a held-out photo crop, float32 RGB in
+    [0, 1]), in the artifact's layout: the same bytes the host bench feeds, so both parities
+    are measured on one input."""
+    from bnn_deploy.bench.host import bench_input
+
+    shape = artifact["input_shape"]
+    hw = (shape[2], shape[3]) if artifact["layout"] == "NCHW" else (shape[1], shape[2])
+    x = bench_input(hw, artifact["scale"])
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if artifact["layout"] == "NCHW" else x)
+
+
+# ---------------------------------------------------------------- choosing runners
+
+
+def _local_runtime(runtime_bin, device) -> tuple[str, Path | str] | None:
+    """Where ``lce_benchmark_model`` comes from: ``("local", path)``, ``("board", path)`` or None."""
+    if runtime_bin is not None:
+        return "local", Path(runtime_bin).expanduser()
+    if device.runtime_bin:
+        return "board", device.runtime_bin
+    target = device.profile.get("lce_target")
+    if target:
+        from bnn_deploy.devices.runtimes_store import find_runtime
+
+        found = find_runtime(target)
+        if found is not None:
+            return "local", found
+    return None
+
+
+def choose_runner(artifact: dict, *, has_binary: bool, python: dict) -> tuple[str | None, str]:
+    """``(runner, reason)``: ``lce_benchmark_model``, ``board-python`` or ``None`` (skipped)."""
+    runtimes = python.get("runtimes", {}) if python.get("available") else {}
+    fmt = artifact["format"]
+    if fmt == "lce":
+        if has_binary:
+            return "lce_benchmark_model", ""
+        if runtimes.get("larq_compute_engine"):
+            return "board-python", ""
+        return None, "no lce_benchmark_model and no larq_compute_engine in the board's Python"
+    if fmt == "onnx":
+        if runtimes.get("onnxruntime"):
+            return "board-python", ""
+        return None, ("the board's Python has no onnxruntime (pip install onnxruntime)"
+                      if python.get("available") else python.get("reason", "no Python on the board"))
+    if any(runtimes.get(name) for name in TFLITE_PY_RUNTIMES):
+        return "board-python", ""
+    if has_binary:
+        return "lce_benchmark_model", ""  # a plain TFLite graph runs in lce_benchmark_model too
+    return None, ("the board's Python has no TFLite runtime (pip install ai-edge-litert)"
+                  if python.get("available") else python.get("reason", "no Python on the board"))
+
+
+# ---------------------------------------------------------------- the bench
+
+
+def bench_on_device(export_dir, device: str, *, host: str | None = None, key: str | None = None,
+                    serial: str | None = None, runtime_bin=None, threads: int, warmup: int,
+                    runs: int, cooldown: float, accept_new_host_key: bool = False,
+                    progress: Callable[[str], None] | None = None, inventory=None, out_dir=None,
+                    timeout: float = DEFAULT_TIMEOUT_S, connect_timeout: float = 10.0,
+                    formats: list[str] | None = None, transport=None) -> dict:
+    """Benchmark every artifact of ``export_dir`` on ``device``; return the report dict.
+
+    ``device``: a profile or inventory name; ``host``/``key``/``serial`` override the inventory.
+    ``runtime_bin``: a local ``lce_benchmark_model`` to push (checked against the board first).
+    ``cooldown``: seconds to wait between artifacts. ``out_dir`` receives ``report.json``, the
+    inputs and the board's outputs (default ``bnn-deploy-out/bench-<export>-<device>``).
+    ``transport``: an already open transport to use instead of connecting (tests, emulated
+    boards). Raises a one-line :class:`BnnDeployError` on any user-fixable failure, after removing
+    the board's work directory.
+    """
+    from bnn_deploy.devices.inventory import open_transport, resolve_device
+    from bnn_deploy.devices.preflight import binary_needs, estimate_memory_bytes
+
+    say = progress or (lambda _msg: None)
+    if threads < 1 or runs < 1 or warmup < 0 or cooldown < 0:
+        raise BnnDeployError(f"need --threads >= 1, --runs >= 1, --warmup >= 0, --cooldown >= 0 "
+                             f"(got {threads}, {runs}, {warmup}, {cooldown})")
+    exp, artifacts = read_artifacts(export_dir)
+    if formats:
+        artifacts = [a for a in artifacts if a["format"] in formats]
+        if not artifacts:
+            raise BnnDeployError(f"the export has no artifact of format {', '.join(formats)}")
+    dev = resolve_device(device, inventory=inventory, host=host, key=key, serial=serial)
+
+    # Everything that can be checked without the board is checked before connecting.
+    runtime = _local_runtime(runtime_bin, dev)
+    binary = binary_needs(runtime[1]) if runtime and runtime[0] == "local" else None
+    if any(a["format"] == "lce" for a in artifacts) and runtime is None and dev.profile["lce_target"]:
+        target = dev.profile["lce_target"]
+        raise BnnDeployError(f"no lce_benchmark_model for {dev.name} (target {target}): build and "
+                             f"register one with `bnn-deploy build-runtime --target {target}`, or "
+                             "pass --runtime-bin FILE (or set runtime_bin in the inventory)")
+    memory_need = max(estimate_memory_bytes(a["file"], a["input_shape"]) for a in artifacts)
+
+    out = Path(out_dir) if out_dir is not None else \
+        Path(DEFAULT_OUT_ROOT) / f"bench-{Path(export_dir).resolve().name}-{dev.name}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    started = time.monotonic()
+    try:
+        say(f"connecting to {dev.name} ({dev.address()})")
+        tr = transport or open_transport(dev, accept_new_host_key=accept_new_host_key,
+                                         connect_timeout=connect_timeout)
+        try:
+            report = _bench(tr, dev, artifacts, staging, binary=binary, runtime=runtime,
+                            threads=threads, warmup=warmup, runs=runs, cooldown=cooldown,
+                            timeout=timeout, memory_need=memory_need, say=say)
+        finally:
+            if transport is None:
+                tr.close()
+        report.update(export_dir=str(Path(export_dir).resolve()), out_dir=str(out.resolve()),
+                      manifest_source=exp.manifest.get("source"),
+                      started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      wall_seconds=round(time.monotonic() - started, 2))
+        _relocate_paths(report, staging, out)
+        (staging / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        _commit(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def _bench(tr, dev, artifacts, staging: Path, *, binary, runtime, threads, warmup, runs, cooldown,
+           timeout, memory_need, say) -> dict:
+    """The part that talks to the board (inside one work directory)."""
+    from bnn_deploy.devices import board_python, lce_benchmark
+    from bnn_deploy.devices.preflight import render_preflight, run_preflight
+    from bnn_deploy.devices.transport import work_dir
+
+    pre = run_preflight(tr, dev.profile, binary=binary, threads=threads, memory_need=memory_need)
+    emulated = bool(pre["facts"]["emulated"] or dev.emulated)
+    for line in render_preflight(pre).splitlines():
+        say(line)
+    cleanup: dict = {"removed": True}
+
+    def cleanup_warning(msg: str) -> None:
+        cleanup.update(removed=False, warning=msg)
+        say(f"warning: {msg}")
+
+    results = []
+    with work_dir(tr, dev.work_dir, warn=cleanup_warning) as wd:
+        cleanup["work_dir"] = wd
+        say(f"work directory {wd}")
+        script = board_python.push_script(tr, wd, staging)
+        python = board_python.probe_board_python(tr, script, dev.python)
+        bin_remote = None
+        if runtime is not None:
+            if runtime[0] == "local":
+                bin_remote = f"{wd}/{lce_benchmark.BINARY_NAME}"
+                say(f"pushing {runtime[1]}")
+                tr.put(runtime[1], bin_remote, mode=0o755)
+            else:
+                bin_remote = str(runtime[1])
+        plan = [(a, *choose_runner(a, has_binary=bin_remote is not None, python=python))
+                for a in artifacts]
+        if all(runner is None for _, runner, _ in plan):
+            raise BnnDeployError(f"nothing can run on {dev.name}: " +
+                                 "; ".join(f"{a['name']}: {why}" for a, _, why in plan))
+        flags = (lce_benchmark.binary_flags(tr, bin_remote)
+                 if any(r == "lce_benchmark_model" for _, r, _ in plan) else None)
+        inputs_dir = staging / "inputs"
+        outputs_dir = staging / "outputs"
+        inputs_dir.mkdir()
+        outputs_dir.mkdir()
+        for i, (art, runner, why) in enumerate(plan):
+            if runner is None:
+                say(f"skipping {art['name']}: {why}")
+                results.append({**_artifact_fields(art), "runner": None, "skipped": why,
+                                "parity_measured": False})
+                continue
+            if i and cooldown:
+                say(f"cooling down {cooldown:g} s")
+                time.sleep(cooldown)
+            input_npy = inputs_dir / f"{Path(art['file']).stem}.input.npy"
+            np.save(input_npy, make_input(art))
+            temp = _temperature(tr)
+            say(f"running {art['name']} with {runner}")
+            if runner == "lce_benchmark_model":
+                rec = lce_benchmark.run_lce_benchmark(
+                    tr, bin_remote, art["file"], work_dir=wd, threads=threads, warmup=warmup,
+                    runs=runs, input_path=input_npy, out_dir=outputs_dir, timeout=timeout,
+                    flags=flags)
+            else:
+                rec = board_python.run_board_python(
+                    tr, art["file"], input_npy, work_dir=wd, script=script, python=dev.python,
+                    threads=threads, warmup=warmup, runs=runs, out_dir=outputs_dir,
+                    timeout=timeout)
+            results.append(_artifact_result(art, rec, input_npy, temp, emulated))
+            say(_render_result(results[-1]))
+    return {"device": dev.facts(), "emulated": emulated,
+            "latency_is_device_latency": not emulated,
+            "preflight": pre, "board_python": python,
+            "settings": {"threads": threads, "warmup": warmup, "runs": runs, "cooldown": cooldown,
+                         "timeout": timeout},
+            "runtime_bin": None if runtime is None else {"from": runtime[0], "path": str(runtime[1]),
+                                                        "on_board": bin_remote},
+            "artifacts": results, "cleanup": cleanup}
+
+
+def _artifact_fields(art: dict) -> dict:
+    return {k: art[k] for k in ("name", "format", "role", "file", "sha256", "size_bytes",
+                                "input_size", "input_shape", "layout")}
+
+
+def _artifact_result(art: dict, rec: dict, input_npy: Path, temp, emulated: bool) -> dict:
+    timings = {k: rec[k] for k in TIMING_KEYS if rec.get(k) is not None}
+    result = {**_artifact_fields(art), "runner": rec["runner"], "runtime": rec.get("runtime"),
+              "command": rec.get("command"), "input": str(input_npy),
+              "outputs": rec.get("outputs", []), "parity_measured": rec["parity_measured"],
+              "memory": rec.get("memory"), "notes": rec.get("notes", []),
+              "temperature_c_before": temp, "wall_seconds": rec.get("wall_seconds")}
+    if emulated:
+        # qemu-user timings measure the emulator on an x86 CPU, not the board.
+        result["latency_ms"] = None
+        result["emulated_timings_ms"] = timings
+        result["notes"] = result["notes"] + ["emulated board: timings are not device latency"]
+    else:
+        result["latency_ms"] = timings
+    if "log_tail" in rec:
+        result["log_tail"] = rec["log_tail"]
+    return result
+
+
+def _temperature(tr) -> float | None:
+    """SoC temperature now (°C), to show whether a cooldown worked; None where unknown."""
+    try:
+        res = tr.run("cat /sys/class/thermal/thermal_zone0/temp 2>/dev/null", timeout=20)
+        value = int(res.stdout.strip().splitlines()[0])
+    except (BnnDeployError, ValueError, IndexError):
+        return None
+    return round(value / 1000, 1) if value > 1000 else float(value)
+
+
+def _render_result(r: dict) -> str:
+    t = r["latency_ms"] or r.get("emulated_timings_ms") or {}
+    what = "latency" if r["latency_ms"] else "emulated (not latency)"
+    avg = f"{t['avg_ms']:.2f} ms" if t.get("avg_ms") is not None else "?"
+    return (f"  {r['name']}: {what} avg {avg} over {t.get('count', '?')} runs; parity "
+            f"{'outputs fetched' if r['parity_measured'] else 'not measured on the board'}")
+
+
+def _relocate_paths(report: dict, staging: Path, out: Path) -> None:
+    """Point the report's input/output paths at ``out`` (where they will be after the rename)."""
+    def move(path: str) -> str:
+        p = Path(path)
+        try:
+            return str(out.resolve() / p.relative_to(staging))
+        except ValueError:
+            return path
+
+    for r in report["artifacts"]:
+        if r.get("input"):
+            r["input"] = move(r["input"])
+        r["outputs"] = [move(p) for p in r.get("outputs", [])]
+
+
+def _commit(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` (the old result is removed only once the new one is in place)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Parity of the board's outputs against host outputs ``{artifact file: array}``.
+
+    Returns ``{artifact name: {max_abs_error, parity_psnr_db}}`` for every artifact whose outputs
+    came back; what the bench wiring adds to the report next to the host figures.
+    """
+    from bnn_deploy.eval.metrics import max_abs_error, parity_psnr
+
+    figures = {}
+    for r in report["artifacts"]:
+        ref = reference.get(r["file"])
+        if not r.get("parity_measured") or ref is None:
+            continue
+        got = np.load(r["outputs"][0])
+        figures[r["name"]] = {"max_abs_error": max_abs_error(got, ref),
+                              "parity_psnr_db": parity_psnr(got, ref)}
+    return figures
+
+
+def render_report(report: dict) -> str:
+    """Human-readable summary of :func:`bench_on_device`."""
+    from bnn_deploy.devices.preflight import render_preflight
+
+    dev = report["device"]
+    lines = [f"bench on {dev['name']} ({dev['profile']}, {dev['address']}): "
+             f"{report['settings']['threads']} threads, {report['settings']['warmup']} warm-up, "
+             f"{report['settings']['runs']} runs"]
+    lines += render_preflight(report["preflight"]).splitlines()
+    if report["emulated"]:
+        lines.append("EMULATED board: the timings below are not device latency")
+    lines += [_render_result(r) if r.get("runner") else f"  {r['name']}: skipped ({r['skipped']})"
+              for r in report["artifacts"]]
+    lines.append(f"results: {report['out_dir']}/report.json")
+    if not report["cleanup"].get("removed", True):
+        lines.append(f"warning: {report['cleanup'].get('warning')}")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Larq Compute Engine's interpreter (a TFLite runtime with the LCE ops) and its kernel options.
+
+LCE's Python wheel carries one self-contained interpreter (``interpreter_wrapper_lite``); on x86 its
+binary-conv kernels are portable C++, not the ARM assembly of a board. The options are
+
+=========================  ==========================================================================
+``default``                LCE's optimized BGEMM bconv kernel (the reference output for ``auto``)
+``indirect_bgemm``         the indirect BGEMM bconv kernel (no im2col buffer): ~4× faster on x86
+``xnnpack``                default bconv + TFLite's XNNPACK delegate for the float ops
+``indirect_bgemm+xnnpack`` both
+``reference``              LCE's reference bconv (slow; for checking only, never chosen by ``auto``)
+=========================  ==========================================================================
+
+``auto`` (:func:`choose_kernel`) runs every candidate on the same input and keeps the fastest
+whose output is identical to ``default``'s up to float32 rounding: ``max |Δ| <=``
+:data:`IDENTICAL_TOLERANCE`. Bit-identity is too strict a test — XNNPACK's float kernels and even
+LCE's own reference bconv differ from ``default`` in the last bit (1.2e-7 on a [0, 1] image) — while
+a real difference, one sign flipped in one binary layer, moves outputs by ~1e-3 and more.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sysconfig
+import time
+
+import numpy as np
+
+from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms, latency_stats, load_extension, time_runs
+
+# kernel name -> (use_reference_bconv, use_indirect_bgemm, use_xnnpack), LiteInterpreter's flags.
+KERNELS = {
+    "default": (False, False, False),
+    "indirect_bgemm": (False, True, False),
+    "xnnpack": (False, False, True),
+    "indirect_bgemm+xnnpack": (False, True, True),
+    "reference": (True, False, False),
+}
+AUTO_CANDIDATES = ("indirect_bgemm+xnnpack", "indirect_bgemm", "xnnpack", "default")
+AUTO_REFERENCE = "default"
+DEFAULT_KERNEL = "indirect_bgemm"  # identical output to "default", and the fastest without XNNPACK
+IDENTICAL_TOLERANCE = 1e-5  # 1/400 of an 8-bit step; ~100 float32 ulps at 1.0
+
+
+@functools.lru_cache(maxsize=1)
+def _wrapper_module():
+    """LCE's ``interpreter_wrapper_lite`` extension, loaded without importing TensorFlow."""
+    path = os.path.join(sysconfig.get_paths()["platlib"], "larq_compute_engine", "tflite", "python",
+                        "interpreter_wrapper_lite.so")
+    if not os.path.isfile(path):
+        try:  # a non-standard install layout: find it through the package (this imports TensorFlow)
+            from larq_compute_engine.tflite.python import interpreter_wrapper_lite
+        except ImportError as exc:
+            raise BnnDeployError("larq-compute-engine's interpreter is not installed; "
+                                 "pip install larq-compute-engine==0.16.0") from exc
+        return interpreter_wrapper_lite
+    return load_extension("larq_compute_engine.tflite.python.interpreter_wrapper_lite", path)
+
+
+def check_kernel(kernel: str, allowed=tuple(KERNELS) + ("auto",)) -> str:
+    """``kernel`` if LCE has it, else a clear error listing the choices."""
+    if kernel not in allowed:
+        raise BnnDeployError(f"unknown LCE kernel {kernel!r}; choose one of {', '.join(allowed)}")
+    return kernel
+
+
+def read_model_bytes(path: str) -> bytes:
+    """A model file's bytes; missing or unreadable files are a clear error."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise BnnDeployError(f"cannot read {path}: {exc.strerror or exc}; check the export directory") from exc
+
+
+def open_lce(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Runner:
+    """Load an LCE (or any TFLite) flatbuffer into LCE's interpreter with one kernel option."""
+    threads = check_threads(threads)
+    flags = KERNELS[check_kernel(kernel, tuple(KERNELS))]
+    wrapper = _wrapper_module()
+    data = read_model_bytes(path)
+    start = time.perf_counter()
+    try:
+        interpreter = wrapper.LiteInterpreter(data, threads, *flags)
+    except RuntimeError as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise BnnDeployError(f"LCE's interpreter cannot load {path} ({first}); re-export it") from exc
+    load_ms = elapsed_ms(start)
+    shape = tuple(int(d) for d in interpreter.input_shapes[0])
+
+    def predict(x: np.ndarray, _keep=data) -> np.ndarray:  # _keep: the interpreter reads the buffer
+        return interpreter.predict([x])[0]
+
+    runner = Runner(runtime="lce", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
+                    load_ms=load_ms, path=str(path))
+    plain = runner.predict
+    runner.predict = lambda x: plain(runner.check_input(x))
+    return runner
+
+
+def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
+                  max_secs: float | None = None, progress=None) -> dict:
+    """Time each of :data:`AUTO_CANDIDATES` on ``x`` and pick the fastest with identical output.
+
+    Every candidate's first output is compared with the ``default`` kernel's: ``max_abs_diff``,
+    ``bit_identical``, and ``identical`` (``max_abs_diff <=`` :data:`IDENTICAL_TOLERANCE`). Then
+    up to ``runs`` rounds each run every candidate once, interleaved, so a change in the machine's
+    load hits all of them alike; rounds stop early once ``max_secs`` have passed (after one round).
+    "Fastest" is the lowest *minimum* time: other load on the machine only ever adds time, so the
+    minimum is the least disturbed estimate. Returns ``{"kernel", "reference", "tolerance",
+    "candidates": [{kernel, min_ms, median_ms, runs, identical, bit_identical, max_abs_diff}]}``.
+    """
+    say = progress or (lambda _m: None)
+    kernels = (AUTO_REFERENCE,) + tuple(k for k in AUTO_CANDIDATES if k != AUTO_REFERENCE)
+    runners, rows = {}, {}
+    reference = None
+    for kernel in kernels:
+        runners[kernel] = runner = open_lce(path, threads=threads, kernel=kernel)
+        out = runner.predict(x)
+        if reference is None:
+            reference = out
+        diff = float(np.max(np.abs(out.astype(np.float64) - reference))) if out.shape == reference.shape else float("inf")
+        rows[kernel] = {"kernel": kernel, "identical": bool(diff <= IDENTICAL_TOLERANCE),
+                        "bit_identical": bool(np.array_equal(out, reference)), "max_abs_diff": diff, "samples": []}
+    xin = runners[AUTO_REFERENCE].check_input(x)
+    deadline = None if max_secs is None else time.perf_counter() + max_secs
+    for _ in range(max(1, runs)):
+        for kernel in kernels:
+            rows[kernel]["samples"] += time_runs(runners[kernel].predict, xin, warmup=0, runs=1)["runs_ms"]
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    for row in rows.values():
+        stats = latency_stats(row.pop("samples"))
+        row.update(min_ms=stats["min"], median_ms=stats["median"], runs=stats["runs"])
+        say(f"    kernel {row['kernel']}: min {row['min_ms']:.1f} ms, "
+            f"{'identical' if row['identical'] else 'differs (max |Δ| %.2g)' % row['max_abs_diff']}")
+    best = min((r for r in rows.values() if r["identical"]), key=lambda r: r["min_ms"])
+    return {"kernel": best["kernel"], "reference": AUTO_REFERENCE, "tolerance": IDENTICAL_TOLERANCE,
+            "candidates": [rows[k] for k in AUTO_CANDIDATES]}
