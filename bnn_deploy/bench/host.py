@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bnn_deploy import fileio
 from bnn_deploy.errors import BnnDeployError
 from bnn_deploy.runtimes.base import check_threads, latency_stats
 
@@ -99,18 +100,11 @@ def jsonable(value):
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """:func:`bnn_deploy.fileio.atomic_write_text`, with a one-line error for a missing directory."""
     path = Path(path)
     if not path.parent.is_dir():
         raise BnnDeployError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fileio.atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------- inputs

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path
 
 WIDTH, HEIGHT = 960, 600
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 80, 30, 50, 60
@@ -115,13 +115,6 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
               fill="black")
     draw.text(((left + right) // 2 - 60, HEIGHT - 25), "median latency (ms)", fill="black")
     draw.text((8, top - 20), "PSNR dB", fill="black")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
     return str(path)

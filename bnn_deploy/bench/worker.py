@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from bnn_deploy.fileio import atomic_path, atomic_write_text
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's native library logs on load
 
 MEMORY_METHOD = ("one fresh process per artifact and thread count; VmRSS/VmHWM from /proc/self/status "
@@ -111,9 +113,9 @@ def _photos(runner, spec: dict) -> dict:
 
 
 def _save_npz(path: str, arrays: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    # The temporary name ends in .npz, or np.savez would append it and write another file.
+    with atomic_path(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, **arrays)
 
 
 def select_kernel(spec: dict) -> dict:
@@ -135,10 +137,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # reported by the parent against this artifact, as one line
         result = {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
         code = 1
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh)
-    os.replace(tmp, spec["result"])
+    atomic_write_text(spec["result"], json.dumps(result))
     return code
 
 

@@ -29,10 +29,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
+
+from bnn_deploy.fileio import staged_dir
 
 CACHE_ENV = "BNN_DEPLOY_TEST_CACHE"
 
@@ -181,16 +182,10 @@ def build_userland(arch: str = "arm64", *, cache: Path | None = None, packages=N
     if wheels:
         progress(f"downloaded {len(whls)} wheels")
 
-    staging = Path(tempfile.mkdtemp(prefix=".root-", dir=home))
-    try:
+    # A previous root is swapped out only once the new one is complete.
+    with staged_dir(root) as staging:
         _unpack_debs(debs, staging)
         _unpack_wheels(whls, staging / SITE_DIR)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     (home / "stamp.json").write_text(json.dumps({"arch": arch, "packages": packages,
                                                  "wheels": wheels, "debs": [d.name for d in debs],
                                                  "wheel_files": [w.name for w in whls]}, indent=2))

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -33,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import staged_dir
 from bnn_deploy.runtimes.artifacts import ExportDir
 
 DEFAULT_OUT_ROOT = "bnn-deploy-out"
@@ -180,9 +178,9 @@ def bench_on_device(export_dir, device: str, *, host: str | None = None, key: st
     out = Path(out_dir) if out_dir is not None else \
         Path(DEFAULT_OUT_ROOT) / f"bench-{Path(export_dir).resolve().name}-{dev.name}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     started = time.monotonic()
-    try:
+    # Staged beside ``out`` and swapped in whole only on success; removed on any failure.
+    with staged_dir(out) as staging:
         say(f"connecting to {dev.name} ({dev.address()})")
         tr = transport or open_transport(dev, accept_new_host_key=accept_new_host_key,
                                          connect_timeout=connect_timeout)
@@ -199,10 +197,6 @@ def bench_on_device(export_dir, device: str, *, host: str | None = None, key: st
                       wall_seconds=round(time.monotonic() - started, 2))
         _relocate_paths(report, staging, out)
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-        _commit(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return report
 
 
@@ -338,17 +332,6 @@ def _relocate_paths(report: dict, staging: Path, out: Path) -> None:
         if r.get("input"):
             r["input"] = move(r["input"])
         r["outputs"] = [move(p) for p in r.get("outputs", [])]
-
-
-def _commit(staging: Path, out: Path) -> None:
-    """Replace ``out`` by ``staging`` (the old result is removed only once the new one is in place)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str, dict]:

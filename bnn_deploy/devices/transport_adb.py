@@ -21,6 +21,7 @@ from pathlib import Path
 from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
                                           kill_group_command, split_pid, timeout_error)
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path
 
 ANDROID_WORK_DIR = "/data/local/tmp"
 DEFAULT_SERVER = ("127.0.0.1", 5037)
@@ -149,8 +150,6 @@ class AdbTransport:
     def get(self, remote: str, local) -> None:
         """Pull ``remote`` to ``local`` via a temporary name."""
         adbutils = _adbutils()
-        local = Path(local)
-        tmp = local.with_name(f".{local.name}.part")
         try:
             # Sync's STAT answers all zeros for a missing file (adbutils' pull() would then make a
             # directory); check first, then pull the one file.
@@ -158,14 +157,11 @@ class AdbTransport:
             if not info.mode or not stat.S_ISREG(info.mode):
                 raise BnnDeployError(f"cannot pull {self.description}:{remote} (no such file); "
                                      "see the runner's output above")
-            self.device.sync.pull_file(remote, tmp)
-            os.replace(tmp, local)
+            with atomic_path(local, suffix=".part") as tmp:
+                self.device.sync.pull_file(remote, tmp)
         except (adbutils.AdbError, OSError) as exc:
             raise BnnDeployError(f"cannot pull {self.description}:{remote} ({exc}); see the "
                                  "runner's output above") from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
     def remove(self, remote: str) -> None:
         """``rm -rf`` one of our work directories."""

@@ -25,6 +25,7 @@ from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_remov
                                           kill_group_command, split_pid, timeout_error,
                                           wrap_command)
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.fileio import atomic_path
 
 # paramiko logs tracebacks from its transport thread (e.g. a banner timeout) at ERROR; with no
 # handler configured Python would print them to stderr next to our one-line error.
@@ -319,11 +320,9 @@ class SshTransport:
 
     def get(self, remote: str, local) -> None:
         """Download ``remote`` to ``local`` (via a temporary name, so no partial file remains)."""
-        local = Path(local)
-        tmp = local.with_name(f".{local.name}.part")
         try:
-            self._sftp_client().get(remote, os.fspath(tmp))
-            os.replace(tmp, local)
+            with atomic_path(local, suffix=".part") as tmp:
+                self._sftp_client().get(remote, os.fspath(tmp))
         except BnnDeployError:
             raise
         except FileNotFoundError:
@@ -333,9 +332,6 @@ class SshTransport:
             if not self._alive():
                 raise self._lost(f"download of {remote}", exc) from None
             raise BnnDeployError(f"cannot download {self.description}:{remote} ({exc})") from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
     def remove(self, remote: str) -> None:
         """``rm -rf`` one of our work directories, reconnecting first if the connection dropped."""
