@@ -25,6 +25,12 @@ def emit(result, as_json: bool, render) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+k_option = click.option("--k", "k", type=float, default=None,
+                        help="BBCU amplification factor (not stored in official checkpoints; default "
+                             "130; checkpoints only).")
+trust_pickle_option = click.option("--trust-pickle", is_flag=True,
+                                   help="Allow checkpoints that need full unpickling (runs code from "
+                                        "the file: only for files you trust).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,10 +47,8 @@ def cli(debug: bool) -> None:
 @click.argument("ckpt", type=click.Path(dir_okay=False))
 @click.option("--lr-size", default="320x180", show_default=True,
               help="Low-resolution input size WxH the cost is counted at.")
-@click.option("--k", "k", type=float, default=None,
-              help="BBCU amplification factor (not stored in official checkpoints; default 130).")
-@click.option("--trust-pickle", is_flag=True,
-              help="Allow checkpoints that need full unpickling (runs code from the file!).")
+@k_option
+@trust_pickle_option
 @json_option
 def inspect_cmd(ckpt, lr_size, k, trust_pickle, as_json):
     """Describe a checkpoint: architecture, layers (float/binary) and cost by the BBCU convention."""
@@ -70,8 +74,8 @@ def models_cmd(as_json):
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the upscaled PNG.")
-@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override.")
-@click.option("--trust-pickle", is_flag=True, help="Allow checkpoints that need full unpickling.")
+@k_option
+@trust_pickle_option
 @json_option
 def upscale_cmd(ckpt, image, output, k, trust_pickle, as_json):
     """Run a model on one image with PyTorch and write the result."""
@@ -97,8 +101,8 @@ def upscale_cmd(ckpt, image, output, k, trust_pickle, as_json):
                    "peak fits (default: the largest size).")
 @click.option("--overlap", type=int, default=None,
               help="LR pixels of overlap between tiles (default: bnn_deploy.eval.tiling.DEFAULT_OVERLAP).")
-@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override (CKPT only).")
-@click.option("--trust-pickle", is_flag=True, help="Allow checkpoints that need full unpickling.")
+@k_option
+@trust_pickle_option
 @json_option
 def eval_cmd(target, images_dir, out_dir, memory_budget, overlap, k, trust_pickle, as_json):
     """PSNR/SSIM of bicubic, the float reference and each deployed artifact; writes comparison crops."""
@@ -225,8 +229,8 @@ def runtimes_cmd(as_json):
               help="Fail unless every artifact matches the reference by at least this PSNR on photos.")
 @click.option("--float-ref", type=click.Path(dir_okay=False), default=None,
               help="A float model checkpoint to export as float TFLite / int8 TFLite baselines.")
-@click.option("--k", "k", type=float, default=None, help="BBCU amplification factor override.")
-@click.option("--trust-pickle", is_flag=True, help="Allow checkpoints that need full unpickling.")
+@k_option
+@trust_pickle_option
 @json_option
 def export_cmd(source, target, formats, input_sizes, out_dir, min_parity_db, float_ref, k, trust_pickle,
                as_json):
