@@ -423,3 +423,15 @@ def test_unsupported_module_is_named_with_its_path_and_type(tmp_path):
                         unit={"kind": "attention", "binary_attn": "se"})
     assert module_for_node("/body/body.0/body/body.0/attn_b/fc1/Conv", bbcu) == ("body.0.body.0.attn_b.fc1", "Conv2d")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["bbcu_m_x2_small", "attn_bbcu_m_x2_small"])
+def test_bundled_trained_models_bitpacked_with_parity(tmp_path, name):
+    # Trained weights, not random ones: real thresholds and scales, and a real image to compare.
+    manifest = export_model(name, formats=["lce"], input_sizes=[(64, 48)], out_dir=tmp_path / name,
+                            min_parity_db=MIN_DB)
+    _assert_all_bitpacked(manifest, 10)
+    (art,) = _lce(manifest)
+    assert manifest["source"]["sha256"] and art["parity"]["psnr_vs_hr_db"] is not None
+    print(f"\n{name}: parity {art['parity']['min_parity_psnr_db']} dB, PSNR vs HR torch "
+          f"{art['parity']['reference_psnr_vs_hr_db']} / LCE {art['parity']['psnr_vs_hr_db']}")
