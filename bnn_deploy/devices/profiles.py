@@ -16,6 +16,16 @@ import platform
 
 from bnn_deploy.errors import BnnDeployError
 
+# What every Raspberry Pi on a 64-bit OS shares: reached over SSH, runs the arm64 LCE binary.
+_PI_64BIT = {
+    "os": "linux",
+    "lce_target": "arm64",
+    "transport": "ssh",
+    "work_dir": "/tmp",
+    "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python 3 with "
+                        "ai-edge-litert / onnxruntime for the float, int8 and ONNX artifacts",
+}
+
 PROFILES: dict[str, dict] = {
     "pi4": {
         "description": "Raspberry Pi 4 Model B (BCM2711), 64-bit Raspberry Pi OS",
@@ -24,12 +34,7 @@ PROFILES: dict[str, dict] = {
         "cores": 4,
         "clock_mhz": 1500,  # 1800 on boards from revision 1.4 (late 2020) with current firmware
         "ram_gb": [1, 2, 4, 8],
-        "os": "linux",
-        "lce_target": "arm64",
-        "transport": "ssh",
-        "work_dir": "/tmp",
-        "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python 3 with "
-                            "ai-edge-litert / onnxruntime for the float, int8 and ONNX artifacts",
+        **_PI_64BIT,
         "notes": "needs a 64-bit OS (uname -m: aarch64); use a fan or heatsink: it throttles "
                  "at 80-85 °C",
     },
@@ -40,12 +45,7 @@ PROFILES: dict[str, dict] = {
         "cores": 4,
         "clock_mhz": 2400,
         "ram_gb": [2, 4, 8, 16],
-        "os": "linux",
-        "lce_target": "arm64",
-        "transport": "ssh",
-        "work_dir": "/tmp",
-        "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python 3 with "
-                            "ai-edge-litert / onnxruntime for the float, int8 and ONNX artifacts",
+        **_PI_64BIT,
         "notes": "use the active cooler: without it the Pi 5 throttles under sustained load",
     },
     "pi3-64": {
