@@ -435,3 +435,21 @@ def test_bundled_trained_models_bitpacked_with_parity(tmp_path, name):
     assert manifest["source"]["sha256"] and art["parity"]["psnr_vs_hr_db"] is not None
     print(f"\n{name}: parity {art['parity']['min_parity_psnr_db']} dB, PSNR vs HR torch "
           f"{art['parity']['reference_psnr_vs_hr_db']} / LCE {art['parity']['psnr_vs_hr_db']}")
+
+
+def test_source_inside_out_dir_is_refused_and_kept(tmp_path):
+    # The export replaces --out whole: a source inside it would be deleted with the old export.
+    out = tmp_path / "out"
+    out.mkdir()
+    ckpt = _checkpoint(out, "inside", "bbcu_m", scale=2, num_feat=8, num_block=1)
+    with pytest.raises(BnnDeployError, match="inside the output directory"):
+        export_model(ckpt, formats=["lce"], input_sizes=[SIZE], out_dir=out)
+    assert Path(ckpt).exists()
+
+
+def test_manifest_json_has_no_nan_or_infinity_tokens():
+    from bnn_deploy.jsonable import jsonable
+
+    text = json.dumps(jsonable({"a": float("nan"), "b": [float("inf"), np.float32(1.5)], "c": (1, 2)}),
+                      allow_nan=False)
+    assert json.loads(text) == {"a": "nan", "b": ["inf", 1.5], "c": [1, 2]}

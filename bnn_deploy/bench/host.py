@@ -22,7 +22,6 @@ thread count.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
@@ -35,6 +34,7 @@ import numpy as np
 
 from bnn_deploy import fileio
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.jsonable import jsonable as _jsonable
 from bnn_deploy.runtimes.base import check_threads, latency_stats
 
 DEVICES = ("host",)
@@ -86,17 +86,7 @@ def host_info() -> dict:
 
 def jsonable(value):
     """Floats to 6 significant digits; ``inf``/NaN as strings (JSON has no infinities)."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return float(f"{value:.6g}")
-        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    return value
+    return _jsonable(value, digits=6)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

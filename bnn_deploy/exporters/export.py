@@ -32,6 +32,8 @@ import numpy as np
 
 from bnn_deploy.errors import BnnDeployError
 from bnn_deploy.fileio import sha256_bytes, sha256_file, staged_dir
+from bnn_deploy.jsonable import jsonable
+from bnn_deploy.models.zoo import resolve_model_path
 
 FORMATS = ("lce", "tflite-float", "tflite-int8", "onnx")
 MANIFEST = "manifest.json"
@@ -78,8 +80,6 @@ def is_onnx_path(path: str | os.PathLike) -> bool:
 def load_source(path: str | os.PathLike, workdir: str, *, k: float | None = None,
                 trust_pickle: bool = False) -> Source:
     """Read a checkpoint (exported to ONNX in ``workdir``), a bundled model name, or an ONNX file."""
-    from bnn_deploy.models.zoo import resolve_model_path
-
     # Absolute, so the manifest still finds the source when read from another directory.
     path = os.path.abspath(resolve_model_path(os.fspath(path)))
     if is_onnx_path(path):
@@ -503,6 +503,15 @@ class _Exporter:
                                        "parity checked on ONNX Runtime" % info.get("opset")})
 
 
+def _refuse_inputs_inside(out: Path, inputs: list[str]) -> None:
+    """The export replaces ``out`` as a whole, so an input file inside it would be deleted."""
+    root = out.resolve()
+    for path in inputs:
+        if root in Path(path).resolve().parents:
+            raise BnnDeployError(f"{path} is inside the output directory {out}, which the export "
+                                 "replaces; choose another --out")
+
+
 def _jsonable(info: dict) -> dict:
     return json.loads(json.dumps(info, default=str))
 
@@ -552,8 +561,6 @@ def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((3
     """
     say = progress or (lambda _msg: None)
     formats, sizes = _check_request(formats, input_sizes, target, float_ref, min_parity_db)
-    from bnn_deploy.models.zoo import resolve_model_path
-
     source = resolve_model_path(os.fspath(source))
     if not os.path.isfile(source):
         raise BnnDeployError(f"{source} not found; give a checkpoint (.pt/.pth) or an .onnx file")
@@ -562,6 +569,7 @@ def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((3
                              "drop onnx from --format")
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else _default_out(Path(source).stem)
+    _refuse_inputs_inside(out, [source] + ([resolve_model_path(os.fspath(float_ref))] if float_ref else []))
     # _staged_out checks --out before the slow work.
     with _staged_out(out) as staging, tempfile.TemporaryDirectory(prefix="bnn-deploy-export-") as workdir:
         say(f"loading {source}")
@@ -581,7 +589,7 @@ def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((3
         if "onnx" in formats:
             ex.onnx(sizes[0])
         manifest = _manifest(src, ex, formats, sizes, target, min_parity_db, out, started)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (staging / MANIFEST).write_text(json.dumps(jsonable(manifest), indent=2, allow_nan=False) + "\n")
     return manifest
 
 

@@ -176,11 +176,7 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
 
     from bnn_deploy.models.zoo import resolve_model_path
 
-    spec = os.fspath(path)
-    path = resolve_model_path(spec)
-    if path != spec and not os.path.exists(path):
-        raise BnnDeployError(f"bundled model {spec} is not in this installation ({path}); "
-                             "reinstall bnn-deploy or run scripts/train_zoo.py")
+    path = resolve_model_path(os.fspath(path))
     obj = read_checkpoint_file(path, trust_pickle=trust_pickle)
     sd, arch, config, source_format, meta = unpack_checkpoint(obj, path)
     sd = strip_prefix(sd)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bnn_deploy.errors import BnnDeployError
+
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
 # name -> (arch, config, description). The two binary models and their float reference share
@@ -42,5 +44,9 @@ def bundled_models() -> list[dict]:
 def resolve_model_path(spec: str) -> str:
     """Accept a file path or the name of a bundled model (e.g. ``bbcu_m_x2_small``)."""
     if spec in BUNDLED and not Path(spec).exists():
-        return str(bundled_path(spec))
+        path = bundled_path(spec)
+        if not path.exists():
+            raise BnnDeployError(f"bundled model {spec} is not in this installation ({path}); "
+                                 "reinstall bnn-deploy or run scripts/train_zoo.py")
+        return str(path)
     return spec
