@@ -259,3 +259,16 @@ def test_cli_devices(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: inventory") and "unknown profile 'pi9'" in err
     assert err.count("\n") == 1
+
+
+def test_bad_adb_ports_are_one_line_errors(monkeypatch):
+    from bnn_deploy.devices.inventory import parse_port
+    from bnn_deploy.devices.transport_adb import AdbTransport
+    from bnn_deploy.errors import BnnDeployError
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "five")
+    with pytest.raises(BnnDeployError, match="ANDROID_ADB_SERVER_PORT 'five' is not a number"):
+        AdbTransport("emulator-5554")
+    with pytest.raises(BnnDeployError, match="from 1 to 65535"):
+        parse_port("70000", "adb_server '127.0.0.1:70000': port")
+    assert parse_port("5037", "port") == 5037

@@ -106,3 +106,22 @@ def test_heat_map_amplifies_and_saturates():
     assert rgb.shape == (1, 3, 3)
     assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[0, 2].tolist() == [1, 1, 1]
     assert rgb[0, 1, 0] == 1.0 and 0 < rgb[0, 1, 1] < 1 and rgb[0, 1, 2] == 0
+
+
+def test_crop_names_keep_the_source_suffix(tmp_path):
+    from bnn_deploy.eval.report import evaluate
+    from bnn_deploy.models.checkpoint import save_checkpoint
+    from PIL import Image
+
+    from conftest import tiny_model
+
+    images = tmp_path / "images"
+    images.mkdir()
+    pixels = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(images / "a.png")
+    Image.fromarray(pixels).save(images / "a.jpg")
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, tiny_model("bbcu_m", scale=2))
+    report = evaluate(str(ckpt), images_dir=str(images), out_dir=str(tmp_path / "out"))
+    assert sorted(p.name for p in (tmp_path / "out" / "crops").iterdir()) == ["a.jpg.png", "a.png"]
+    assert len(report["crops"]) == 2

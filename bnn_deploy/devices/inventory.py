@@ -144,6 +144,13 @@ def _validate_entry(name: str, entry, file: Path) -> dict:
     return dict(entry)
 
 
+def parse_port(text: str, what: str) -> int:
+    """A TCP port from ``text``; ``what`` names it in the one-line error (e.g. ``"--host 'pi@x:y': port"``)."""
+    if not str(text).isdigit() or not 0 < int(text) < 65536:
+        raise BnnDeployError(f"{what} {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
 def parse_host(spec: str) -> tuple[str | None, str, int | None]:
     """``[user@]host[:port]`` → ``(user, host, port)``; IPv6 as ``[addr]:port`` or bare ``addr``."""
     text = spec.strip()
@@ -163,9 +170,7 @@ def parse_host(spec: str) -> tuple[str | None, str, int | None]:
     else:
         host, port_text = text, None  # a bare IPv6 address has several colons and no port
     if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise BnnDeployError(f"--host {spec!r}: port {port_text!r} is not a number from 1 to 65535")
-        port = int(port_text)
+        port = parse_port(port_text, f"--host {spec!r}: port")
     if not host:
         raise BnnDeployError(f"--host {spec!r} has no address; write user@address[:port]")
     return user, host, port
@@ -230,10 +235,10 @@ def open_transport(device: Device, *, accept_new_host_key: bool = False,
     server_host, server_port = None, None
     if device.adb_server:
         server_host, _, port_text = device.adb_server.rpartition(":")
-        server_port = int(port_text) if port_text.isdigit() else None
-        if not server_host or server_port is None:
+        if not server_host or not port_text:
             raise BnnDeployError(f"adb_server {device.adb_server!r} must be host:port, e.g. "
                                  "127.0.0.1:5037")
+        server_port = parse_port(port_text, f"adb_server {device.adb_server!r}: port")
     return AdbTransport(device.serial, server_host=server_host, server_port=server_port,
                         connect_timeout=connect_timeout)
 

@@ -27,7 +27,6 @@ import numpy as np
 from bnn_deploy.devices.transport import RunResult, last_line
 from bnn_deploy.errors import BnnDeployError
 
-BINARY_NAME = "lce_benchmark_model"
 
 # TFLite's TensorType enum (schema.fbs) → numpy dtype.
 TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",

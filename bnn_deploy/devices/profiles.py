@@ -55,10 +55,7 @@ PROFILES: dict[str, dict] = {
         "cores": 4,
         "clock_mhz": 1200,  # 1400 on the 3B+
         "ram_gb": [1],
-        "os": "linux",
-        "lce_target": "arm64",
-        "transport": "ssh",
-        "work_dir": "/tmp",
+        **_PI_64BIT,
         "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python is "
                             "possible but 1 GB of RAM is tight for large inputs",
         "notes": "a 32-bit OS on a Pi 3 runs LCE's armv7 kernels (build-runtime --target armv7), "

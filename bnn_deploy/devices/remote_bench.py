@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from bnn_deploy.devices.runtimes_store import BINARY_NAME
 from bnn_deploy.errors import BnnDeployError
 from bnn_deploy.fileio import staged_dir
 from bnn_deploy.runtimes.artifacts import ExportDir
@@ -226,7 +227,7 @@ def _bench(tr, dev, artifacts, staging: Path, *, binary, runtime, threads, warmu
         bin_remote = None
         if runtime is not None:
             if runtime[0] == "local":
-                bin_remote = f"{wd}/{lce_benchmark.BINARY_NAME}"
+                bin_remote = f"{wd}/{BINARY_NAME}"
                 say(f"pushing {runtime[1]}")
                 tr.put(runtime[1], bin_remote, mode=0o755)
             else:

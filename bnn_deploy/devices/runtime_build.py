@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bnn_deploy.devices.runtimes_store import BINARY_NAME
 from bnn_deploy.errors import BnnDeployError
 
 LCE_VERSION = "0.16.0"
 LCE_GIT_TAG = f"v{LCE_VERSION}"
 BAZEL_VERSION = "6.5.0"
 BAZEL_TARGET = "//larq_compute_engine/tflite/benchmark:lce_benchmark_model"
-BINARY_NAME = "lce_benchmark_model"
 
 TARGETS: dict[str, dict] = {
     "arm64": {

@@ -18,6 +18,7 @@ import stat
 import time
 from pathlib import Path
 
+from bnn_deploy.devices.inventory import parse_port
 from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
                                           kill_group_command, split_pid, timeout_error)
 from bnn_deploy.errors import BnnDeployError
@@ -40,11 +41,13 @@ class AdbTransport:
 
     def __init__(self, serial: str | None = None, *, server_host: str | None = None,
                  server_port: int | None = None, connect_timeout: float = 10.0):
+        # The environment variable is user input too (adbutils itself reads it on import): a bad
+        # value is a one-line error, not a crash.
+        self.server_port = server_port or parse_port(
+            os.environ.get("ANDROID_ADB_SERVER_PORT", str(DEFAULT_SERVER[1])), "ANDROID_ADB_SERVER_PORT")
         adbutils = _adbutils()
         self.server_host = server_host or os.environ.get("ANDROID_ADB_SERVER_HOST",
                                                          DEFAULT_SERVER[0])
-        self.server_port = int(server_port or os.environ.get("ANDROID_ADB_SERVER_PORT",
-                                                             DEFAULT_SERVER[1]))
         self.connect_timeout = connect_timeout
         self._check_server()
         self.client = adbutils.AdbClient(host=self.server_host, port=self.server_port,

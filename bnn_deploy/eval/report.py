@@ -290,7 +290,9 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
     crops.append((f"|binary - {'float' if float_name else 'HR'}| x{DIFF_GAIN:g}",
                   heat_map(diff[top:top + size_h, left:left + size_w])))
     canvas = _side_by_side(crops)
-    path = crops_dir / f"{Path(image_name).stem}.png"
+    # Keep a non-PNG source's suffix in the name, so a.png and a.jpg do not overwrite one crop.
+    name = image_name if image_name.lower().endswith(".png") else f"{image_name}.png"
+    path = crops_dir / name
     save_image(path, canvas)
     return {"image": image_name, "file": str(path), "window_hr": [left, top, size_w, size_h],
             "panels": [label for label, _ in crops], "diff_gain": DIFF_GAIN, "diff_between": [binary, against]}

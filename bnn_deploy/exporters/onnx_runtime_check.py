@@ -14,12 +14,13 @@ import numpy as np
 from bnn_deploy.errors import BnnDeployError
 
 
-def ort_session(onnx_path: str | os.PathLike):
-    """A single-threaded CPUExecutionProvider session; unreadable files become a BnnDeployError."""
+def ort_session(onnx_path: str | os.PathLike, threads: int = 1):
+    """A CPUExecutionProvider session with ``threads`` intra-op threads (one inter-op; one by
+    default, for deterministic parity); unreadable files become a BnnDeployError."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.exporters.export import MANIFEST, MANIFEST_FORMAT
 from bnn_deploy.fileio import sha256_file
 from bnn_deploy.runtimes.base import Runner
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "bnn-deploy-export"
 # artifact format -> runtime that runs it
 RUNTIME_OF = {"lce": "lce", "tflite-float": "tflite", "tflite-int8": "tflite", "onnx": "onnxruntime",
               "pytorch": "pytorch"}

@@ -22,18 +22,10 @@ def open_onnx(path: str, *, threads: int = 1, kernel: str = "default") -> Runner
     threads = check_threads(threads)
     if kernel not in KERNELS:
         raise BnnDeployError(f"unknown ONNX Runtime kernel {kernel!r}; choose default")
-    import onnxruntime as ort
+    from bnn_deploy.exporters.onnx_runtime_check import ort_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     start = time.perf_counter()
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
-        first = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise BnnDeployError(f"ONNX Runtime cannot load {path}: {first}; re-export the model") from exc
+    session = ort_session(path, threads)
     load_ms = elapsed_ms(start)
     name = session.get_inputs()[0].name
     dims = session.get_inputs()[0].shape
