@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
 def _export(size: tuple[int, int], workdir: str) -> str:
-    from bnn_deploy.exporters.export import export_model
+    from bnn_deploy.conversion.export import export_model
     from bnn_deploy.models.checkpoint import save_checkpoint
     from bnn_deploy.models.registry import create_model
     from bnn_deploy.models.zoo import DEFAULT_MODEL, bundled_path
@@ -116,8 +116,8 @@ def compare(label: str, bare, runner, x: np.ndarray, rounds: int, runs: int) -> 
 
 
 def main() -> int:
-    from bnn_deploy.bench.host import bench_input
-    from bnn_deploy.eval.sizes import parse_size
+    from bnn_deploy.core.photos import bench_input
+    from bnn_deploy.core.values import parse_size
     from bnn_deploy.runtimes.artifacts import read_export
     from bnn_deploy.runtimes.lce import open_lce
     from bnn_deploy.runtimes.tflite import open_tflite

@@ -31,7 +31,7 @@ MODELS = {
 def bench(name: str, arch: str, config: dict, size: tuple[int, int], formats: list[str], workdir: str) -> dict:
     import torch
 
-    from bnn_deploy.exporters.export import export_model
+    from bnn_deploy.conversion.export import export_model
     from bnn_deploy.models.checkpoint import save_checkpoint
     from bnn_deploy.models.registry import create_model
 
@@ -75,12 +75,12 @@ def main() -> None:
     parser.add_argument("--formats", default="lce", help="comma-separated export formats (default lce)")
     args = parser.parse_args()
 
-    from bnn_deploy.eval.sizes import parse_size
+    from bnn_deploy.core.values import parse_size
 
     size = parse_size(args.size, "--size")
     names = list(MODELS) if args.all else ["bbcu_l_x4"]
     start = time.perf_counter()
-    from bnn_deploy._tf import tensorflow
+    from bnn_deploy.core.tf import tensorflow
 
     tensorflow()
     import larq_compute_engine  # noqa: F401

@@ -5,7 +5,7 @@
 
 Each model is exported at the LR size to ``lce`` and ``tflite-float`` (the same binary network run
 by stock float kernels: sign as a float select, ±alpha filters as float convs). Then, in one fresh
-process per artifact (``bnn_deploy.bench.worker``, as ``bnn-deploy bench`` does):
+process per artifact (``bnn_deploy.runtimes.worker``, as ``bnn-deploy bench`` does):
 
 * LCE: :func:`bnn_deploy.runtimes.lce.choose_kernel` times every kernel option and keeps the
   fastest whose output is identical to the default kernel's; all options are printed;
@@ -59,7 +59,7 @@ def _checkpoint(name: str, workdir: str) -> str:
 def _worker(spec: dict, workdir: str, tag: str) -> dict:
     from pathlib import Path
 
-    from bnn_deploy.bench.host import run_worker
+    from bnn_deploy.runtimes.isolated import run_worker
 
     return run_worker(spec, Path(workdir), tag)
 
@@ -67,8 +67,8 @@ def _worker(spec: dict, workdir: str, tag: str) -> dict:
 def measure(name: str, size: tuple[int, int], runs: int, rounds: int, max_secs: float, workdir: str) -> dict:
     from dataclasses import asdict
 
-    from bnn_deploy.bench.host import bench_input
-    from bnn_deploy.exporters.export import export_model
+    from bnn_deploy.core.photos import bench_input
+    from bnn_deploy.conversion.export import export_model
     from bnn_deploy.runtimes.artifacts import read_export
     from bnn_deploy.runtimes.base import latency_stats
 
@@ -103,7 +103,7 @@ def measure(name: str, size: tuple[int, int], runs: int, rounds: int, max_secs: 
 
 
 def main() -> int:
-    from bnn_deploy.eval.sizes import parse_size
+    from bnn_deploy.core.values import parse_size
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="bundled,bbcu_m_x2", help=f"comma-separated: {', '.join(MODELS)}")

@@ -1,3 +1,5 @@
 """bnn-deploy: deploy binary image super-resolution networks to Larq Compute Engine and ONNX."""
 
-__version__ = "0.1.0"
+from bnn_deploy.core.version import __version__
+
+__all__ = ["__version__"]

@@ -2,7 +2,7 @@
 
 No work happens here. Each command calls one plain function from the package and prints what it
 returns, as text or (``--json``) as one JSON document on stdout. Errors the user can fix are
-:class:`~bnn_deploy.errors.BnnDeployError` and print as one line; ``--debug`` shows tracebacks.
+:class:`~bnn_deploy.core.errors.BnnDeployError` and print as one line; ``--debug`` shows tracebacks.
 Heavy libraries (torch, TensorFlow) are imported inside commands so ``--help`` stays fast.
 """
 
@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 
 def emit(result, as_json: bool, render) -> None:
@@ -53,7 +53,7 @@ def cli(debug: bool) -> None:
 def inspect_cmd(ckpt, lr_size, k, trust_pickle, as_json):
     """Describe a checkpoint: architecture, layers (float/binary) and cost by the BBCU convention."""
     from bnn_deploy.models.inspect import inspect_checkpoint, render_inspection
-    from bnn_deploy.eval.sizes import parse_size
+    from bnn_deploy.core.values import parse_size
 
     width, height = parse_size(lr_size, "--lr-size")
     result = inspect_checkpoint(ckpt, lr_hw=(height, width), k=k, trust_pickle=trust_pickle)
@@ -79,7 +79,7 @@ def models_cmd(as_json):
 @json_option
 def upscale_cmd(ckpt, image, output, k, trust_pickle, as_json):
     """Run a model on one image with PyTorch and write the result."""
-    from bnn_deploy.models.upscale import upscale_file
+    from bnn_deploy.evaluation.upscale import upscale_file
 
     result = upscale_file(ckpt, image, output, k=k, trust_pickle=trust_pickle)
     emit(result, as_json, lambda r: (
@@ -100,14 +100,14 @@ def upscale_cmd(ckpt, image, output, k, trust_pickle, as_json):
               help="Memory for one tile, e.g. 256MB: tile with the largest exported input size whose measured "
                    "peak fits (default: the largest size).")
 @click.option("--overlap", type=int, default=None,
-              help="LR pixels of overlap between tiles (default: bnn_deploy.eval.tiling.DEFAULT_OVERLAP).")
+              help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).")
 @k_option
 @trust_pickle_option
 @json_option
 def eval_cmd(target, images_dir, out_dir, memory_budget, overlap, k, trust_pickle, as_json):
     """PSNR/SSIM of bicubic, the float reference and each deployed artifact; writes comparison crops."""
-    from bnn_deploy.eval.report import evaluate, render_eval
-    from bnn_deploy.eval.tiling import parse_memory
+    from bnn_deploy.evaluation.evaluate import evaluate, render_eval
+    from bnn_deploy.core.values import parse_memory
 
     budget = None if memory_budget is None else parse_memory(memory_budget)
     result = evaluate(target, images_dir=images_dir, out_dir=out_dir, memory_budget=budget,
@@ -147,8 +147,9 @@ def eval_cmd(target, images_dir, out_dir, memory_budget, overlap, k, trust_pickl
 def bench_cmd(export_dir, device, threads, warmup, runs, max_secs, kernel, json_path, plot_path, ssh_host, key,
               serial, runtime_bin, cooldown, accept_new_host_key, inventory, timeout):
     """Latency, memory, size, parity and quality of every artifact of an export, each in its own process."""
-    from bnn_deploy.bench.device import bench
-    from bnn_deploy.bench.host import parse_threads, render_bench
+    from bnn_deploy.benchmarking.board import bench
+    from bnn_deploy.benchmarking.report import render_bench
+    from bnn_deploy.core.values import parse_threads
 
     result = bench(export_dir, device=device, threads=parse_threads(threads), warmup=warmup, runs=runs,
                    max_secs=max_secs, kernel=kernel, json_path=json_path, plot_path=plot_path,
@@ -192,7 +193,7 @@ def devices_cmd(inventory, as_json):
 @json_option
 def build_runtime_cmd(target, out_dir, context_dir, from_binary, as_json):
     """Build LCE's lce_benchmark_model for a board with Docker, check it and register it for bench."""
-    from bnn_deploy.devices.runtime_build import build_runtime, register_binary, render_build
+    from bnn_deploy.devices.board_runtime_build import build_runtime, register_binary, render_build
 
     if from_binary is not None:
         result = register_binary(from_binary, target)
@@ -206,7 +207,7 @@ def build_runtime_cmd(target, out_dir, context_dir, from_binary, as_json):
 @json_option
 def runtimes_cmd(as_json):
     """List the registered on-device runtimes (lce_benchmark_model per target)."""
-    from bnn_deploy.devices.runtimes_store import list_runtimes, render_runtimes
+    from bnn_deploy.devices.board_runtime import list_runtimes, render_runtimes
 
     emit(list_runtimes(), as_json, render_runtimes)
 
@@ -235,8 +236,8 @@ def runtimes_cmd(as_json):
 def export_cmd(source, target, formats, input_sizes, out_dir, min_parity_db, float_ref, k, trust_pickle,
                as_json):
     """Export a checkpoint or .onnx file to LCE (bitpacked binary convs) with parity proven on photos."""
-    from bnn_deploy.eval.sizes import parse_size
-    from bnn_deploy.exporters.export import export_model, render_export
+    from bnn_deploy.core.values import parse_size
+    from bnn_deploy.conversion.export import export_model, render_export
 
     sizes = [parse_size(part, "--input-size") for text in (input_sizes or ("320x180",))
              for part in text.split(",") if part.strip()]

@@ -2,7 +2,7 @@
 
     python scripts/train_zoo.py [--only NAME] [--steps N]
 
-Trains on scikit-image's bundled photos (bnn_deploy.eval.photos.TRAIN_PHOTOS), evaluates on the
+Trains on scikit-image's bundled photos (bnn_deploy.core.photos.TRAIN_PHOTOS), evaluates on the
 held-out photos against bicubic, and refuses to save a binary model that does not beat bicubic.
 Each model's training facts and held-out figures are stored in its checkpoint's ``meta``.
 """
@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from bnn_deploy.eval.photos import train_photos
-from bnn_deploy.eval.quality import evaluate_quality
+from bnn_deploy.core.photos import train_photos
+from bnn_deploy.models.quality import evaluate_quality
 from bnn_deploy.models.checkpoint import save_checkpoint
 from bnn_deploy.models.registry import create_model
 from bnn_deploy.models.zoo import BUNDLED, bundled_path

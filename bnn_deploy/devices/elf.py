@@ -13,7 +13,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.targets import TARGETS, get_target
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -129,8 +130,6 @@ def _is_android_loader(interpreter: str | None) -> bool:
 
 
 def _targets() -> dict:
-    from bnn_deploy.devices.runtime_build import TARGETS  # here: runtime_build imports this module
-
     return TARGETS
 
 
@@ -146,8 +145,6 @@ def verify_elf(path, target: str) -> dict:
     word size, a big-endian binary, an object file, an Android binary for a Linux target and a
     glibc binary for the Android target. A static binary (no loader) is accepted for either.
     """
-    from bnn_deploy.devices.runtime_build import get_target
-
     spec = get_target(target)
     header = read_elf_header(path)
     need = f"{spec['elf_machine']} ({spec['elf_class']}-bit)"

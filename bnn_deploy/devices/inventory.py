@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bnn_deploy.devices.profiles import PROFILES, get_profile
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.values import parse_port
 
 ENV_FILE = "BNN_DEPLOY_DEVICES"
 TRANSPORTS = ("ssh", "adb", "local")
@@ -142,13 +143,6 @@ def _validate_entry(name: str, entry, file: Path) -> dict:
     if "port" in entry and not 0 < entry["port"] < 65536:
         raise BnnDeployError(f"{where}: port {entry['port']} is not a TCP port (1-65535)")
     return dict(entry)
-
-
-def parse_port(text: str, what: str) -> int:
-    """A TCP port from ``text``; ``what`` names it in the one-line error (e.g. ``"--host 'pi@x:y': port"``)."""
-    if not str(text).isdigit() or not 0 < int(text) < 65536:
-        raise BnnDeployError(f"{what} {text!r} is not a number from 1 to 65535")
-    return int(text)
 
 
 def parse_host(spec: str) -> tuple[str | None, str, int | None]:

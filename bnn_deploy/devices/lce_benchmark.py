@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bnn_deploy.devices.transport import RunResult, last_line
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import last_line
+from bnn_deploy.devices.transport import RunResult
+from bnn_deploy.core.errors import BnnDeployError
 
 
 # TFLite's TensorType enum (schema.fbs) → numpy dtype.

@@ -2,7 +2,7 @@
 
 A profile is a fixed description of a board model (CPU, cores, clock, RAM), the CPU architecture
 and userland its runtimes need, the ``lce_benchmark_model`` build target (see
-:data:`bnn_deploy.devices.runtime_build.TARGETS`), the default transport and work directory.
+:data:`bnn_deploy.core.targets.TARGETS`), the default transport and work directory.
 Preflight compares what the board *reports* with its profile, and the report stores both, so a
 "pi4" that turns out to run a 32-bit OS or to be throttled is visible in the numbers.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 # What every Raspberry Pi on a 64-bit OS shares: reached over SSH, runs the arm64 LCE binary.
 _PI_64BIT = {

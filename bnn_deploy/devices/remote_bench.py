@@ -29,14 +29,13 @@ from typing import Callable
 
 import numpy as np
 
-from bnn_deploy.devices.runtimes_store import BINARY_NAME
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.fileio import staged_dir
+from bnn_deploy.devices.board_runtime import BINARY_NAME
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, staged_dir
+from bnn_deploy.core.formats import FORMATS
 from bnn_deploy.runtimes.artifacts import ExportDir
 
-DEFAULT_OUT_ROOT = "bnn-deploy-out"
 DEFAULT_TIMEOUT_S = 900.0  # per command on the board, e.g. one artifact's whole run
-FORMATS = ("lce", "tflite-float", "tflite-int8", "onnx")  # what bench_on_device runs
 TFLITE_PY_RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 TIMING_KEYS = ("avg_ms", "median_ms", "min_ms", "max_ms", "std_ms", "first_ms", "warmup_avg_ms",
                "init_ms", "load_ms", "count", "times_ms")
@@ -53,12 +52,13 @@ def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
     input_shape, layout, scale}``. ONNX files have dynamic sizes; they run at the export's first
     input size, in NCHW. The PyTorch sources (the parity references) stay on the host.
     """
-    from bnn_deploy.runtimes.artifacts import MANIFEST, read_export
+    from bnn_deploy.core.manifest import MANIFEST
+    from bnn_deploy.runtimes.artifacts import read_export
 
     exp = read_export(export_dir)
     artifacts = []
     for art in exp.artifacts:
-        if art.format not in FORMATS:
+        if not FORMATS[art.format].on_board:
             continue
         if art.input_hw is not None:
             (h, w), layout = art.input_hw, "NHWC"
@@ -83,7 +83,7 @@ def make_input(artifact: dict) -> np.ndarray:
     """The host bench's input at the artifact's size (a held-out photo crop, float32 RGB in
     [0, 1]), in the artifact's layout: the same bytes the host bench feeds, so both parities
     are measured on one input."""
-    from bnn_deploy.bench.host import bench_input
+    from bnn_deploy.core.photos import bench_input
 
     shape = artifact["input_shape"]
     hw = (shape[2], shape[3]) if artifact["layout"] == "NCHW" else (shape[1], shape[2])
@@ -102,7 +102,7 @@ def _local_runtime(runtime_bin, device) -> tuple[str, Path | str] | None:
         return "board", device.runtime_bin
     target = device.profile.get("lce_target")
     if target:
-        from bnn_deploy.devices.runtimes_store import find_runtime
+        from bnn_deploy.devices.board_runtime import find_runtime
 
         found = find_runtime(target)
         if found is not None:
@@ -341,7 +341,7 @@ def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str,
     Returns ``{artifact name: {max_abs_error, parity_psnr_db}}`` for every artifact whose outputs
     came back; what the bench wiring adds to the report next to the host figures.
     """
-    from bnn_deploy.eval.metrics import max_abs_error, parity_psnr
+    from bnn_deploy.core.metrics import max_abs_error, parity_psnr
 
     figures = {}
     for r in report["artifacts"]:

@@ -19,7 +19,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import last_line
 
 WORK_DIR_PREFIX = "bnn-deploy-"
 
@@ -83,14 +84,6 @@ def split_pid(stdout: str) -> tuple[int | None, str]:
 def kill_group_command(pid: int) -> str:
     """Kill process group ``pid`` (and the process itself where groups are not supported)."""
     return f"kill -s KILL -- -{pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null; true"
-
-
-def last_line(text: str | None) -> str:
-    """The last non-empty line of ``text`` (for one-line error messages)."""
-    for line in reversed((text or "").splitlines()):
-        if line.strip():
-            return line.strip()[:300]
-    return ""
 
 
 def timeout_error(description: str, command: str, timeout: float) -> CommandTimeout:

@@ -18,11 +18,11 @@ import stat
 import time
 from pathlib import Path
 
-from bnn_deploy.devices.inventory import parse_port
+from bnn_deploy.core.values import parse_port
 from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
                                           kill_group_command, split_pid, timeout_error)
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.fileio import atomic_path
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.fileio import atomic_path
 
 ANDROID_WORK_DIR = "/data/local/tmp"
 DEFAULT_SERVER = ("127.0.0.1", 5037)

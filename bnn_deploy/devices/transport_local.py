@@ -2,7 +2,7 @@
 
 Files are copied with :mod:`shutil`; commands run under ``sh -c`` in a new session so a timeout
 kills the whole process group. ``env`` entries are laid over the current environment: the emulated
-board (:mod:`bnn_deploy.devices.emulated_board`) puts its qemu wrappers first on ``PATH`` that way.
+board (``tests/support/emulated_board.py``) puts its qemu wrappers first on ``PATH`` that way.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from bnn_deploy.devices.transport import RunResult, check_removable, timeout_error
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.fileio import atomic_path
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.fileio import atomic_path
 
 
 class LocalTransport:

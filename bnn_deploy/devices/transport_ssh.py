@@ -24,8 +24,8 @@ from pathlib import Path
 from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
                                           kill_group_command, split_pid, timeout_error,
                                           wrap_command)
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.fileio import atomic_path
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.fileio import atomic_path
 
 # paramiko logs tracebacks from its transport thread (e.g. a banner timeout) at ERROR; with no
 # handler configured Python would print them to stderr next to our one-line error.

@@ -20,8 +20,9 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.fileio import atomic_path, sha256_file
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.fileio import atomic_path, sha256_file
+from bnn_deploy.core.errors import first_line
 
 FORMAT = "bnn-deploy"
 FORMAT_VERSION = 1
@@ -68,20 +69,15 @@ def read_checkpoint_file(path: str, trust_pickle: bool = False):
                 f"{path} needs full unpickling (it stores Python objects such as a whole nn.Module), "
                 "which can run code from the file; pass --trust-pickle only if you trust its source"
             ) from exc
-        raise BnnDeployError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)}); "
+        raise BnnDeployError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)}); "
                              "give a .pt/.pth file saved with torch.save") from exc
     except (ModuleNotFoundError, AttributeError) as exc:
         raise BnnDeployError(f"{path} is a pickled object whose class cannot be imported here "
-                             f"({_first_line(exc)}); load it in its own code and save "
+                             f"({type(exc).__name__}: {first_line(exc, 200)}); load it in its own code and save "
                              "model.state_dict() instead") from exc
     except Exception as exc:  # torch raises RuntimeError/EOFError/… for truncated or foreign files
         raise BnnDeployError(f"{path} is not a readable PyTorch checkpoint, or it is truncated "
-                             f"({_first_line(exc)}); re-download or re-save it") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+                             f"({type(exc).__name__}: {first_line(exc, 200)}); re-download or re-save it") from exc
 
 
 def _is_state_dict(obj) -> bool:
@@ -191,7 +187,7 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` atomically (:func:`bnn_deploy.fileio.atomic_path`): never a half file.
+    """``torch.save`` to ``path`` atomically (:func:`bnn_deploy.core.fileio.atomic_path`): never a half file.
 
     Missing parent directories are created; the file gets the umask's permissions, not 0600.
     """

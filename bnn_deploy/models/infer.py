@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 
 def _count_indexed(keys, prefix: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 _BUILDERS: dict[str, Callable] = {}
 _DESCRIPTIONS: dict[str, str] = {}

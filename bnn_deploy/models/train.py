@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from bnn_deploy.eval.images import bicubic_downscale, mod_crop
+from bnn_deploy.core.images import bicubic_downscale, mod_crop
 
 
 def make_pairs(photos, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:

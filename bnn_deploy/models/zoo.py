@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 

@@ -18,14 +18,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnn_deploy.errors import BnnDeployError
-from bnn_deploy.exporters.export import MANIFEST, MANIFEST_FORMAT
-from bnn_deploy.fileio import sha256_file
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import FORMATS, runtime_of
+from bnn_deploy.core.manifest import MANIFEST, MANIFEST_FORMAT
+from bnn_deploy.core.fileio import sha256_file
 from bnn_deploy.runtimes.base import Runner
 
-# artifact format -> runtime that runs it
-RUNTIME_OF = {"lce": "lce", "tflite-float": "tflite", "tflite-int8": "tflite", "onnx": "onnxruntime",
-              "pytorch": "pytorch"}
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Artifact:
 
     @property
     def runtime(self) -> str:
-        return RUNTIME_OF[self.format]
+        return runtime_of(self.format)
 
 
 @dataclass
@@ -152,7 +150,7 @@ def read_export(directory: str | os.PathLike) -> ExportDir:
     notes: list[str] = []
     for entry in manifest["artifacts"]:
         fmt = entry.get("format")
-        if fmt not in RUNTIME_OF or fmt == "pytorch":
+        if fmt not in FORMATS or not FORMATS[fmt].exported:
             notes.append(f"skipped {entry.get('file')}: unknown format {fmt!r}")
             continue
         path, size, digest = _verify_file(directory, entry)

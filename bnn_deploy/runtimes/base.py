@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Runner:
             raise BnnDeployError(f"runner input has shape {x.shape}; pass one NHWC image [1, H, W, C]")
         if self.input_shape is not None and tuple(x.shape) != tuple(self.input_shape):
             raise BnnDeployError(f"{self.path or self.runtime} takes input {list(self.input_shape)}, not "
-                                 f"{list(x.shape)}; tile the image (bnn_deploy.eval.tiling) or export that size")
+                                 f"{list(x.shape)}; tile the image (bnn_deploy.core.tiling) or export that size")
         return x
 
 

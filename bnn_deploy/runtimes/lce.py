@@ -27,8 +27,9 @@ import time
 
 import numpy as np
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms, latency_stats, load_extension, time_runs
+from bnn_deploy.core.errors import first_line
 
 # kernel name -> (use_reference_bconv, use_indirect_bgemm, use_xnnpack), LiteInterpreter's flags.
 KERNELS = {
@@ -85,7 +86,7 @@ def open_lce(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Ru
     try:
         interpreter = wrapper.LiteInterpreter(data, threads, *flags)
     except RuntimeError as exc:
-        first = " ".join(str(exc).split())[:300]
+        first = first_line(exc)
         raise BnnDeployError(f"LCE's interpreter cannot load {path} ({first}); re-export it") from exc
     load_ms = elapsed_ms(start)
     shape = tuple(int(d) for d in interpreter.input_shapes[0])

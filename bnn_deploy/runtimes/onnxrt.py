@@ -7,12 +7,14 @@ Runtime from HWC pixels pays them too).
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms
+from bnn_deploy.core.errors import first_line
 
 KERNELS = ("default",)
 
@@ -22,8 +24,6 @@ def open_onnx(path: str, *, threads: int = 1, kernel: str = "default") -> Runner
     threads = check_threads(threads)
     if kernel not in KERNELS:
         raise BnnDeployError(f"unknown ONNX Runtime kernel {kernel!r}; choose default")
-    from bnn_deploy.exporters.onnx_runtime_check import ort_session
-
     start = time.perf_counter()
     session = ort_session(path, threads)
     load_ms = elapsed_ms(start)
@@ -39,3 +39,20 @@ def open_onnx(path: str, *, threads: int = 1, kernel: str = "default") -> Runner
     runner = Runner(runtime="onnxruntime", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
                     load_ms=load_ms, path=str(path))
     return runner
+
+
+def ort_session(onnx_path: str | os.PathLike, threads: int = 1):
+    """A CPUExecutionProvider session with ``threads`` intra-op threads (one inter-op; one by
+    default, for deterministic parity); unreadable files become a BnnDeployError."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(onnx_path), sess_options=options,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
+        first = first_line(exc)
+        raise BnnDeployError(f"ONNX Runtime cannot load {onnx_path}: {first}; re-export the model") from exc

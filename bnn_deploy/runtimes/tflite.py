@@ -21,9 +21,10 @@ import time
 
 import numpy as np
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms, load_extension
 from bnn_deploy.runtimes.lce import read_model_bytes
+from bnn_deploy.core.errors import first_line
 
 # kernel name -> the wrapper's op-resolver id (tf.lite.experimental.OpResolverType: BUILTIN = 1,
 # BUILTIN_WITHOUT_DEFAULT_DELEGATES = 3).
@@ -54,7 +55,7 @@ def open_tflite(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) ->
         interp.SetNumThreads(threads)
         interp.AllocateTensors()
     except (RuntimeError, ValueError) as exc:
-        first = " ".join(str(exc).split())[:300]
+        first = first_line(exc)
         hint = " (it holds LCE ops: run it with the lce runtime)" if b"Lce" in data else ""
         raise BnnDeployError(f"TensorFlow's TFLite interpreter cannot load {path}{hint}: {first}; re-export it") from exc
     load_ms = elapsed_ms(start)

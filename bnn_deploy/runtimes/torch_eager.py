@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms
 
 KERNELS = ("default",)

@@ -1,1 +1,0 @@
-"""Benchmarking: host bench orchestration, per-artifact worker, plot."""

@@ -1,0 +1,283 @@
+"""``bnn-deploy bench EXPORT_DIR --device pi4 --host pi@raspberrypi.local``: the host bench's report, from a board.
+
+:func:`bench_export_on_device` runs :func:`bnn_deploy.devices.remote_bench.bench_on_device` (preflight,
+push, run, pull, clean up; ``cooldown`` seconds between artifacts), then, on this machine:
+
+* **parity**: the PyTorch model each artifact was exported from runs on the very input the board ran
+  (the host bench's input), and :func:`~bnn_deploy.devices.remote_bench.compare_outputs` compares
+  the board's outputs with it — the same reference as the host bench's parity;
+* **quality**: a board run covers one input, so PSNR/SSIM vs HR on the held-out photos come from the
+  same file run by this machine's runtimes (``quality.measured_on`` says so);
+
+and shapes each board result as a host bench row (:mod:`bnn_deploy.benchmarking.host`): latency statistics,
+init and first run, memory with the board runner's method, file size, parity, quality — plus the
+runner, command, temperature and the ``device`` facts and ``preflight`` of the run. Figures a board
+runner does not give are ``null`` (``lce_benchmark_model`` prints no per-run times, hence no
+median/p90/p99). An emulated board's timings are kept under ``emulated_timings_ms``; its
+``latency_ms``, ``init_ms`` and ``first_run_ms`` are ``null``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bnn_deploy.benchmarking.host import bench_export
+from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, host_info, quality_figures, speedups,
+                                           write_report)
+from bnn_deploy.runtimes.isolated import run_worker, worker_spec
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import print_order
+from bnn_deploy.core.photos import quality_photos
+from bnn_deploy.runtimes.artifacts import sha256_file
+from bnn_deploy.runtimes.base import check_threads, latency_stats
+
+BOARD_PYTHON_MEMORY = ("board Python runner, one process per artifact on the board: VmRSS (/proc/self/statm) "
+                       "at start (Python + numpy), after importing the runtime and loading the model, and after "
+                       "the runs; peak_rss_mb is getrusage's ru_maxrss after the runs. The runtime import is not "
+                       "measured apart from loading, so peak_over_import_mb is null; peak_over_start_mb is given")
+LCE_MEMORY = {
+    "peak": ("lce_benchmark_model's own report 'Peak memory footprint (MB): init=… overall=…' (older TFLite): "
+             "the process's peak resident memory after loading (peak_rss_after_load_mb) and overall "
+             "(peak_rss_mb); the tool is one static binary, so there is no separate runtime import"),
+    "delta": ("lce_benchmark_model's own report 'Memory footprint delta from the start of the tool (MB): "
+              "init=… overall=…' (newer TFLite): growth of the peak resident memory since the tool started, "
+              "its runtime already loaded (peak_over_import_mb = overall); peak_rss_mb is the tool's "
+              "'Overall peak memory footprint via periodic monitoring' when it prints one"),
+}
+QUALITY_WHERE = ("this machine: the same file run by the host runtimes on the held-out photos (a board run "
+                 "covers one input; its parity figure says whether the board computes the same)")
+
+
+def bench(export_dir, *, device: str = "host", threads=(1,), warmup: int = 2, runs: int = 20,
+          max_secs: float = 20.0, kernel: str = "auto", json_path=None, plot_path=None, progress=None,
+          host: str | None = None, key: str | None = None, serial: str | None = None, runtime_bin=None,
+          cooldown: float | None = None, accept_new_host_key: bool = False, inventory=None,
+          timeout: float | None = None) -> dict:
+    """``bnn-deploy bench``: the host bench for ``device="host"``, else :func:`bench_export_on_device`.
+
+    ``max_secs`` and ``kernel`` are the host bench's (a board runs exactly ``runs`` runs with its
+    runner's default kernels); ``host`` … ``timeout`` are a board's and refused with ``device="host"``.
+    """
+    board = {"--host": host, "--key": key, "--serial": serial, "--runtime-bin": runtime_bin,
+             "--cooldown": cooldown, "--accept-new-host-key": accept_new_host_key or None,
+             "--inventory": inventory, "--timeout": timeout}
+    if device == "host":
+        given = [flag for flag, value in board.items() if value is not None]
+        if given:
+            raise BnnDeployError(f"{', '.join(given)} apply to a board, not to --device host; name the board "
+                                 "with --device (bnn-deploy devices lists them)")
+        return bench_export(export_dir, device=device, threads=threads, warmup=warmup, runs=runs,
+                            max_secs=max_secs, kernel=kernel, json_path=json_path, plot_path=plot_path,
+                            progress=progress)
+    if kernel != "auto":
+        raise BnnDeployError(f"--kernel {kernel} picks LCE's kernel on this machine; on a board "
+                             "lce_benchmark_model runs its default kernels: leave out --kernel")
+    return bench_export_on_device(export_dir, device, threads=threads, warmup=warmup, runs=runs,
+                                  cooldown=cooldown or 0.0, host=host, key=key, serial=serial,
+                                  runtime_bin=runtime_bin, accept_new_host_key=accept_new_host_key,
+                                  inventory=inventory, timeout=timeout,
+                                  json_path=json_path, plot_path=plot_path, progress=progress)
+
+
+def bench_export_on_device(export_dir, device: str, *, threads=(1,), warmup: int = 2, runs: int = 20,
+                           cooldown: float = 0.0, host: str | None = None, key: str | None = None,
+                           serial: str | None = None, runtime_bin=None, accept_new_host_key: bool = False,
+                           inventory=None, timeout: float | None = None, connect_timeout: float = 10.0, out_dir=None,
+                           json_path=None, plot_path=None, overlap: int | None = None, progress=None,
+                           formats: list[str] | None = None, transport=None) -> dict:
+    """Benchmark ``export_dir`` on ``device`` (see the module docstring); returns the host bench's report.
+
+    Board arguments are :func:`~bnn_deploy.devices.remote_bench.bench_on_device`'s (``timeout`` None:
+    its default; ``out_dir``
+    receives the board's inputs, outputs and its own ``report.json``; ``formats`` keeps only those
+    artifact formats); ``json_path`` / ``plot_path`` as for :func:`~bnn_deploy.benchmarking.host.bench_export`.
+    Every user-fixable problem is a one-line :class:`BnnDeployError`, raised before connecting where
+    it can be known without the board.
+    """
+    from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, bench_on_device
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+    from bnn_deploy.runtimes.artifacts import read_export
+
+    say = progress or (lambda _m: None)
+    threads_list = [check_threads(t) for t in threads]
+    if len(threads_list) != 1:
+        raise BnnDeployError(f"--threads {','.join(map(str, threads_list)) or '(none)'}: a board run measures "
+                             "one thread count; give one, e.g. --threads 4, and run bench once per count")
+    check_report_paths(json_path, plot_path)
+    overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
+    timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    exp = read_export(export_dir)  # checked before connecting; bench_on_device verifies it again
+    started = time.perf_counter()
+    board = bench_on_device(export_dir, device, host=host, key=key, serial=serial, runtime_bin=runtime_bin,
+                            threads=threads_list[0], warmup=warmup, runs=runs, cooldown=cooldown,
+                            accept_new_host_key=accept_new_host_key, progress=say, inventory=inventory,
+                            out_dir=out_dir, timeout=timeout, connect_timeout=connect_timeout,
+                            formats=formats, transport=transport)
+    say("on this machine: PyTorch reference on the board's input (parity), each file on the photos (quality)")
+    rows, inputs, photos = _host_figures(exp, board, threads_list[0], overlap)
+    report = {
+        "export_dir": exp.path, "device": board["device"], "host": host_info(),
+        "export_versions": exp.manifest.get("versions", {}),
+        "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": None,
+                     "kernel": "default", "tile_overlap": overlap, "cooldown": cooldown, "timeout": timeout},
+        "inputs": inputs,
+        "quality_photos": [name for name, _, _ in photos],
+        "bicubic": bicubic_quality(photos, exp.scale),
+        "results": rows,
+        "speedups": speedups(rows),
+        "notes": exp.notes,
+        "preflight": board["preflight"], "board_python": board["board_python"], "emulated": board["emulated"],
+        "latency_is_device_latency": board["latency_is_device_latency"], "runtime_bin": board["runtime_bin"],
+        "cleanup": board["cleanup"], "board_out_dir": board["out_dir"], "started": board["started"],
+        "wall_seconds": time.perf_counter() - started,
+    }
+    return write_report(report, json_path, plot_path)
+
+
+def _host_figures(exp, board: dict, threads: int, overlap: int):
+    """``(rows, inputs, photos)``: the board's results as host bench rows, with parity and quality added."""
+    import tempfile
+
+    from bnn_deploy.devices.remote_bench import compare_outputs
+
+    by_file = {a.file: a for a in exp.artifacts}
+    ran = [r for r in board["artifacts"] if not r.get("skipped")]
+    with tempfile.TemporaryDirectory(prefix="bnn-deploy-bench-") as tmp:
+        workdir = Path(tmp)
+        photos = quality_photos(exp.scale)
+        np.savez(workdir / "photos.npz", **{str(i): lr for i, (_, lr, _) in enumerate(photos)})
+        inputs = _nhwc_inputs(ran, workdir)
+        refs, ref_errors = _reference_outputs(exp, by_file, ran, inputs, threads, workdir)
+        quality = {}
+        for n, r in enumerate(ran):
+            spec = worker_spec(by_file[r["file"]], threads=threads, input_path=inputs[r["input_size"]],
+                               photos=workdir / "photos.npz", scale=exp.scale, overlap=overlap)
+            quality[r["file"]] = _quality(run_worker(spec, workdir, f"quality{n}"), by_file[r["file"]].format,
+                                          r["input_size"], photos, exp.scale, overlap)
+        parity = compare_outputs(board, refs)
+        described = {size: {"what": "the host bench's input: the export's first parity crop of the held-out photos "
+                                    "at this LR size (NHWC float32 RGB in [0, 1]; ONNX got it as NCHW)",
+                            "sha256": sha256_file(path)} for size, path in inputs.items()}
+    rows = [_row(by_file[r["file"]], r, threads, board["emulated"], quality.get(r["file"]),
+                 _parity(r, parity.get(r["name"]), exp.reference_for(by_file[r["file"]]), ref_errors.get(r["file"])))
+            for r in board["artifacts"]]
+    return sorted(rows, key=lambda row: print_order(row["format"], row["role"])), described, photos
+
+
+def _nhwc_inputs(ran: list[dict], workdir: Path) -> dict[str, Path]:
+    """``{input size: .npy}``: the input the board ran at each size, in NHWC as the host worker takes it."""
+    inputs = {}
+    for r in ran:
+        if r["input_size"] not in inputs:
+            x = np.load(r["input"])
+            inputs[r["input_size"]] = path = workdir / f"input_{r['input_size']}.npy"
+            np.save(path, np.ascontiguousarray(x.transpose(0, 2, 3, 1) if r["layout"] == "NCHW" else x))
+    return inputs
+
+
+def _reference_outputs(exp, by_file: dict, ran: list[dict], inputs: dict, threads: int, workdir: Path):
+    """``({artifact file: PyTorch output in its layout}, {artifact file: why not})`` for the runs whose
+    outputs came back; each PyTorch model runs once per input size, in its own process."""
+    outputs, errors, runs = {}, {}, {}
+    for r in ran:
+        ref_art = exp.reference_for(by_file[r["file"]])
+        if not r["parity_measured"] or ref_art is None:
+            continue
+        key = (ref_art.file, r["input_size"])
+        if key not in runs:
+            spec = worker_spec(ref_art, threads=threads, input_path=inputs[r["input_size"]], scale=exp.scale)
+            runs[key] = run_worker(spec, workdir, f"reference{len(runs)}")
+        got = _load_outputs(runs[key])
+        if got is None:
+            errors[r["file"]] = runs[key].get("error", "no output")
+        else:
+            outputs[r["file"]] = got["bench"].transpose(0, 3, 1, 2) if r["layout"] == "NCHW" else got["bench"]
+    return outputs, errors
+
+
+def _quality(result: dict, fmt: str, size: str, photos, scale: int, overlap: int) -> dict:
+    """The row's ``quality`` from a host worker's photo outputs (or why there is none)."""
+    outputs = _load_outputs(result)
+    if outputs is None:
+        return {"psnr_db": None, "ssim": None, "measured_on": QUALITY_WHERE,
+                "how": f"not measured: {result.get('error', 'no output')}"}
+    return {**quality_figures(fmt, result["input_shape"], size, outputs, photos, scale, overlap),
+            "measured_on": QUALITY_WHERE}
+
+
+def _load_outputs(result: dict) -> dict | None:
+    """A worker's saved outputs, or None when it failed."""
+    path = result.get("outputs_file")
+    if "error" in result or not path or not Path(path).is_file():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _row(art, r: dict, threads: int, emulated: bool, quality: dict | None, parity: dict) -> dict:
+    """One board result as a host bench row (:func:`bnn_deploy.benchmarking.host._row`'s fields) plus the board's."""
+    row = {"name": art.name, "format": art.format, "runtime": r.get("runtime") or r["runner"], "role": art.role,
+           "model": art.model, "file": art.file, "file_size_bytes": art.size_bytes, "sha256": art.sha256,
+           "input_size": r["input_size"], "threads": threads, "runner": r["runner"]}
+    if r.get("skipped"):
+        return {**row, "skipped": r["skipped"]}
+    timings = r["latency_ms"] or r.get("emulated_timings_ms") or {}
+    figures = {"latency_ms": _latency(timings), "init_ms": timings.get("init_ms", timings.get("load_ms")),
+               "first_run_ms": timings.get("first_ms")}
+    row.update({"kernel": "default", "kernel_choice": None, "input_shape": r["input_shape"], "layout": r["layout"],
+                **({"latency_ms": None, "init_ms": None, "first_run_ms": None} if emulated else figures),
+                "stopped_by": "runs", "memory": _memory(r["runner"], r.get("memory") or {}),
+                "parity": parity, "quality": quality,
+                "command": r.get("command"), "temperature_c_before": r.get("temperature_c_before"),
+                "notes": r.get("notes", []), "input": r.get("input"), "outputs": r.get("outputs", [])})
+    if emulated:  # qemu-user on an x86 CPU: never device latency
+        row["emulated_timings_ms"] = figures
+    return row
+
+
+def _latency(timings: dict) -> dict:
+    """The host bench's latency statistics from a board runner's timings (``null`` what it does not give)."""
+    if timings.get("times_ms"):
+        return latency_stats(timings["times_ms"])
+    return {"min": timings.get("min_ms"), "median": timings.get("median_ms"), "mean": timings.get("avg_ms"),
+            "p90": None, "p99": None, "max": timings.get("max_ms"), "std": timings.get("std_ms"),
+            "runs": timings.get("count")}
+
+
+def _memory(runner: str, mem: dict) -> dict:
+    """The host bench's memory fields from what the board runner measured (its raw figures under ``board``)."""
+    out = dict.fromkeys(("rss_at_start_mb", "rss_after_import_mb", "rss_after_load_mb", "peak_rss_after_load_mb",
+                         "rss_after_runs_mb", "peak_rss_mb", "peak_over_import_mb"))
+    if runner == "lce_benchmark_model":
+        kind = mem.get("kind")
+        if kind == "peak":
+            out.update(peak_rss_after_load_mb=mem.get("init_mb"), peak_rss_mb=mem.get("overall_mb"))
+        elif kind == "delta":
+            out.update(peak_over_import_mb=mem.get("overall_mb"), peak_rss_mb=mem.get("peak_mb"))
+        method = LCE_MEMORY.get(kind, "lce_benchmark_model printed no memory figures")
+    else:
+        start, peak = mem.get("rss_start_mb"), mem.get("peak_rss_mb")
+        out.update(rss_at_start_mb=start, rss_after_load_mb=mem.get("rss_loaded_mb"),
+                   rss_after_runs_mb=mem.get("rss_end_mb"), peak_rss_mb=peak,
+                   peak_over_start_mb=None if start is None or peak is None else peak - start)
+        method = BOARD_PYTHON_MEMORY
+    return {"method": method, **out, "board": mem}
+
+
+def _parity(r: dict, fig: dict | None, ref_art, ref_error: str | None) -> dict:
+    """``{psnr_db, max_abs_error, reference}`` of the board's output against the PyTorch reference."""
+    if fig is not None:
+        return {"psnr_db": fig["parity_psnr_db"], "max_abs_error": fig["max_abs_error"],
+                "reference": "PyTorch eager on this machine, same model, on the input the board ran"}
+    if r.get("skipped"):
+        why = "not run on the board"
+    elif ref_art is None:
+        why = "the PyTorch model of this artifact was not found"
+    elif not r["parity_measured"]:
+        why = "the board's outputs did not come back: " + ("; ".join(r.get("notes", [])) or "see notes")
+    else:
+        why = f"the PyTorch reference failed on this machine: {ref_error}"
+    return {"psnr_db": None, "max_abs_error": None, "reference": f"none: {why}"}

@@ -1,0 +1,190 @@
+"""``bnn-deploy bench EXPORT_DIR --device host``: every artifact, same input, own process, honest figures.
+
+For each exported input size and each thread count, every artifact of the export — LCE, float
+TFLite (the binary net on float kernels, and the float reference), int8 TFLite, ONNX Runtime — and
+the PyTorch models they came from runs in a fresh worker process (:mod:`bnn_deploy.runtimes.worker`)
+on one saved ``.npy`` input (a held-out photo crop of that size). Per artifact the result holds
+
+* latency over the timed runs: ``min, median, mean, p90, p99, max, std`` ms, the first run and the
+  init (load) time;
+* memory: the worker's resident-set high-water mark after loading and after running (the method
+  is spelled out in ``memory.method``);
+* file size; parity PSNR of its output against PyTorch running the same model on the same input
+  (``-10 log10 MSE``, raw floats); quality PSNR/SSIM against HR on the held-out photos (BasicSR
+  protocol), whole images tiled through fixed-shape graphs.
+
+``kernel="auto"`` first times LCE's kernel options in a separate process and keeps the fastest
+with output identical to LCE's default kernel (:func:`bnn_deploy.runtimes.lce.choose_kernel`).
+The speed-up table divides each baseline's median latency by the LCE artifact's, per size and
+thread count.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import print_order
+from bnn_deploy.core.photos import bench_input, quality_photos
+from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, host_info, quality_figures, speedups,
+                                           write_report)
+from bnn_deploy.runtimes.isolated import run_worker, worker_spec
+from bnn_deploy.runtimes.base import check_threads, latency_stats
+
+DEVICES = ("host",)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+# ---------------------------------------------------------------- workers
+
+
+def _jobs(exp, sizes, threads_list):
+    """``[(size, threads, artifact)]`` in print order: fixed-size artifacts at their size, the others at each."""
+    jobs = []
+    for hw in sizes:
+        for threads in threads_list:
+            arts = [a for a in exp.artifacts if a.input_hw is None or tuple(a.input_hw) == hw]
+            arts.sort(key=lambda a: print_order(a.format, a.role))
+            jobs += [(hw, threads, a) for a in arts]
+    return jobs
+
+
+def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup: int = 2, runs: int = 20,
+                 max_secs: float = 20.0, kernel: str = "auto", json_path: str | None = None,
+                 plot_path: str | None = None, overlap: int | None = None, progress=None) -> dict:
+    """Benchmark every artifact of ``export_dir`` (see module docstring); returns the report dict.
+
+    ``json_path`` / ``plot_path``: where to write the JSON report and the latency-vs-PSNR PNG.
+    """
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+    from bnn_deploy.runtimes.artifacts import read_export, sha256_file
+    from bnn_deploy.runtimes.lce import check_kernel
+
+    say = progress or (lambda _m: None)
+    if device not in DEVICES:
+        raise BnnDeployError(f"--device {device!r}: this function measures this machine only; a board is "
+                             "benchmarked by bnn_deploy.benchmarking.board.bench_export_on_device")
+    threads_list = [check_threads(t) for t in threads]
+    if not threads_list:
+        raise BnnDeployError("no --threads given; give e.g. --threads 1,2")
+    if warmup < 0 or runs < 1:
+        raise BnnDeployError(f"--warmup {warmup} / --runs {runs}: give warmup >= 0 and runs >= 1")
+    if not max_secs > 0:
+        raise BnnDeployError(f"--max-secs {max_secs} must be positive; give e.g. --max-secs 20")
+    check_kernel(kernel)
+    overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
+    check_report_paths(json_path, plot_path)
+    exp = read_export(export_dir)
+    sizes = sorted({tuple(a.input_hw) for a in exp.artifacts if a.input_hw is not None}, key=lambda hw: hw[0] * hw[1])
+    if not sizes:
+        sizes = [tuple(reversed(s)) for s in exp.manifest.get("input_sizes", [[320, 180]])]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bnn-deploy-bench-") as tmp:
+        workdir = Path(tmp)
+        photos = quality_photos(exp.scale)
+        np.savez(workdir / "photos.npz", **{str(i): lr for i, (_, lr, _) in enumerate(photos)})
+        inputs, digests = {}, {}
+        for hw in sizes:
+            inputs[hw] = str(workdir / f"input_{hw[1]}x{hw[0]}.npy")
+            np.save(inputs[hw], bench_input(hw, exp.scale))
+            digests[hw] = sha256_file(inputs[hw])
+        jobs = _jobs(exp, sizes, threads_list)
+        results = []
+        for n, (hw, threads, art) in enumerate(jobs, 1):
+            label = f"[{n}/{len(jobs)}] {art.name} at {hw[1]}x{hw[0]}, {threads} thread{'s' if threads > 1 else ''}"
+            spec = worker_spec(art, threads=threads, input_path=inputs[hw], photos=workdir / "photos.npz",
+                               scale=exp.scale, overlap=overlap, warmup=warmup, runs=runs, max_secs=max_secs)
+            choice = None
+            use_kernel = None
+            if art.runtime == "lce":
+                use_kernel = kernel
+                if kernel == "auto":
+                    say(f"{label}: choosing the LCE kernel")
+                    choice = run_worker(dict(spec, select_kernel=True), workdir, f"select{n}")
+                    use_kernel = choice.get("kernel")
+            tag = f"job{n}"
+            if choice is not None and "error" in choice:
+                result = {"error": f"kernel selection failed: {choice['error']}"}
+            else:
+                say(f"{label}: measuring" + (f" (kernel {use_kernel})" if use_kernel else ""))
+                result = run_worker(dict(spec, kernel=use_kernel), workdir, tag)
+            row = _row(art, hw, threads, result, choice)
+            results.append((row, result.get("outputs_file")))
+            say(f"{label}: " + (f"error: {row['error']}" if "error" in row else
+                                f"median {row['latency_ms']['median']:.2f} ms, peak RSS "
+                                f"{row['memory']['peak_rss_mb']:.0f} MB"))
+        say("comparing outputs (parity vs PyTorch, PSNR vs HR)")
+        _add_figures(results, photos, exp.scale, overlap)
+    rows = [row for row, _ in results]
+    report = {
+        "export_dir": exp.path, "device": device, "host": host_info(),
+        "export_versions": exp.manifest.get("versions", {}),
+        "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": max_secs,
+                     "kernel": kernel, "tile_overlap": overlap},
+        "inputs": {f"{hw[1]}x{hw[0]}": {"what": "the export's first parity crop of the held-out photos at this LR "
+                                                "size, saved as .npy (NHWC float32, RGB in [0, 1])",
+                                        "sha256": digests[hw]} for hw in sizes},
+        "quality_photos": [name for name, _, _ in photos],
+        "bicubic": bicubic_quality(photos, exp.scale),
+        "results": rows,
+        "speedups": speedups(rows),
+        "notes": exp.notes,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    return write_report(report, json_path, plot_path)
+
+
+def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:
+    """The report row of one artifact run (timings summarised; figures added by :func:`_add_figures`)."""
+    row = {"name": art.name, "format": art.format, "runtime": art.runtime, "role": art.role, "model": art.model,
+           "file": art.file, "file_size_bytes": art.size_bytes, "sha256": art.sha256,
+           "input_size": f"{hw[1]}x{hw[0]}", "threads": threads}
+    if "error" in result:
+        row["error"] = result["error"]
+        return row
+    stats = latency_stats(result["runs_ms"])
+    row.update({"kernel": result["kernel"], "kernel_choice": choice, "input_shape": result["input_shape"],
+                "latency_ms": stats, "init_ms": result["init_ms"], "first_run_ms": result["first_run_ms"],
+                "stopped_by": result["stopped_by"], "memory": result["memory"]})
+    return row
+
+
+def _add_figures(results, photos, scale: int, overlap: int) -> None:
+    """Parity vs the same model's PyTorch run (same size and threads) and quality vs HR, per row."""
+    from bnn_deploy.core.metrics import max_abs_error, parity_psnr
+
+    def load(path):
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+
+    outputs = {id(row): load(path) for row, path in results if "error" not in row and path and os.path.exists(path)}
+    refs = {(row["role"], row["input_size"], row["threads"]): outputs.get(id(row))
+            for row, _ in results if row["format"] == "pytorch"}
+    for row, _ in results:
+        out = outputs.get(id(row))
+        if out is None:
+            continue
+        ref = refs.get((row["role"], row["input_size"], row["threads"]))
+        if row["format"] == "pytorch":
+            row["parity"] = {"psnr_db": float("inf"), "max_abs_error": 0.0, "reference": "itself (the reference)"}
+        elif ref is None:
+            row["parity"] = {"psnr_db": None, "max_abs_error": None,
+                             "reference": "none: the PyTorch model of this artifact was not found"}
+        else:
+            row["parity"] = {"psnr_db": parity_psnr(out["bench"], ref["bench"]),
+                             "max_abs_error": max_abs_error(out["bench"], ref["bench"]),
+                             "reference": "PyTorch eager, same model and input"}
+        row["quality"] = quality_figures(row["format"], row["input_shape"], row["input_size"], out, photos, scale,
+                                         overlap)
+
+
+# ---------------------------------------------------------------- text
+
+

@@ -1,0 +1,202 @@
+"""A bench report: the figures every bench shares (host or board), its text table, and writing it.
+
+The host bench (:mod:`bnn_deploy.benchmarking.host`) and the board bench
+(:mod:`bnn_deploy.benchmarking.board`) produce the same report shape; this module computes the
+shared parts (quality vs HR, bicubic, speed-ups), renders it, and writes the JSON and plot.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable, write_json
+
+
+def host_info() -> dict:
+    """CPU model, logical cores, OS, Python and the versions of every runtime library (no heavy imports)."""
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for dist in ("bnn-deploy", "larq-compute-engine", "tensorflow-cpu", "tensorflow", "onnxruntime", "onnx", "torch",
+                 "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "machine": platform.machine(),
+            "os": platform.platform(), "python": platform.python_version(), "versions": versions}
+
+
+def check_report_paths(json_path, plot_path) -> None:
+    """Refuse, before anything runs, a ``--json``/``--plot`` path that cannot be written at the end."""
+    for path in (json_path, plot_path):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise BnnDeployError(f"cannot write {path}: its directory does not exist; create it first")
+    if plot_path is not None and Path(plot_path).suffix.lower() != ".png":
+        raise BnnDeployError(f"--plot {plot_path}: the plot is a PNG; give a path ending in .png")
+
+
+def write_report(report: dict, json_path, plot_path) -> dict:
+    """``report`` made JSON-ready, with the plot drawn and the JSON written where asked (both atomic).
+
+    A report without any latency (an emulated board) gets no plot, and a note saying why.
+    """
+    report = jsonable(report, REPORT_DIGITS)
+    if plot_path is not None:
+        from bnn_deploy.benchmarking.plot import plot_latency_psnr
+
+        if any(r.get("latency_ms") for r in report["results"]):
+            plot_latency_psnr(report, plot_path)
+            report["plot"] = str(plot_path)
+        else:
+            report["notes"] = report.get("notes", []) + [f"no plot written to {plot_path}: no artifact has a "
+                                                         "measured latency"]
+    if json_path is not None:
+        write_json(json_path, report)
+        report["json"] = str(json_path)
+    return report
+
+
+def quality_figures(fmt: str, shape_nhwc, input_size: str, outputs: dict, photos, scale: int, overlap: int) -> dict:
+    """Mean PSNR/SSIM vs HR of a worker's ``photo:i`` outputs (the report's ``quality`` entry)."""
+    from bnn_deploy.core.metrics import sr_metrics
+    from bnn_deploy.core.metrics import protocol
+
+    per = [dict(image=name, **sr_metrics(outputs[f"photo:{i}"], hr, scale)) for i, (name, _, hr) in enumerate(photos)]
+    whole = fmt in ("onnx", "pytorch")  # any input size: no tiling
+    padded = [name for name, lr, _ in photos
+              if not whole and (lr.shape[0] < shape_nhwc[1] or lr.shape[1] < shape_nhwc[2])]
+    return {"psnr_db": float(np.mean([p["psnr"] for p in per])), "ssim": float(np.mean([p["ssim"] for p in per])),
+            "images": per, "how": "whole image" if whole else f"tiled at {input_size}, overlap {overlap} LR px",
+            # smaller than the graph's input along an axis: edge-padded, approximate there
+            "padded_images": padded, "protocol": "held-out photos; " + protocol(scale)}
+
+
+def bicubic_quality(photos, scale: int) -> dict:
+    """PSNR/SSIM vs HR of plain bicubic upscaling on the quality photos: the score to beat."""
+    from bnn_deploy.core.images import bicubic_upscale
+    from bnn_deploy.core.metrics import sr_metrics
+
+    per = [dict(image=name, **sr_metrics(bicubic_upscale(lr, scale), hr, scale)) for name, lr, hr in photos]
+    return {"psnr_db": float(np.mean([p["psnr"] for p in per])), "ssim": float(np.mean([p["ssim"] for p in per])),
+            "images": per}
+
+
+def typical_ms(latency: dict) -> tuple[float, str]:
+    """``(value, "median")``, or ``(mean, "mean")`` for a runner that reports no per-run times (e.g.
+    ``lce_benchmark_model``, which prints only count/min/max/avg/std)."""
+    if latency.get("median") is not None:
+        return latency["median"], "median"
+    return latency["mean"], "mean"
+
+
+def speedups(rows: list[dict]) -> list[dict]:
+    """Per input size and thread count: each baseline's median latency / the LCE artifact's.
+
+    Means are compared instead when either side has no median, so a ratio never mixes the two.
+    """
+    out = []
+    for lce in (r for r in rows if r["format"] == "lce" and r.get("latency_ms")):
+        for base in rows:
+            if base is lce or not base.get("latency_ms"):
+                continue
+            if (base["input_size"], base["threads"]) != (lce["input_size"], lce["threads"]):
+                continue
+            stat = "median" if typical_ms(lce["latency_ms"])[1] == typical_ms(base["latency_ms"])[1] == "median" \
+                else "mean"
+            out.append({"input_size": lce["input_size"], "threads": lce["threads"], "binary": lce["name"],
+                        "kernel": lce.get("kernel"), "baseline": base["name"], "statistic": stat,
+                        "speedup": base["latency_ms"][stat] / lce["latency_ms"][stat]})
+    return out
+
+
+def render_bench(report: dict) -> str:
+    """The text report: one line per artifact run, the speed-up table, where files went.
+
+    The same for a board (``report["device"]`` is then its facts): the header names the board, and
+    figures a board runner does not give show as ``-``.
+    """
+    nw = max([len(r["name"]) for r in report["results"]] + [8]) + 1
+    lines = _header(report) + [
+        f"{'artifact':<{nw}} {'size':>9} {'thr':>3} {'kernel':<22} {'median':>9} {'p90':>9} {'min':>9} "
+        f"{'first':>9} {'init':>8} {'peak RSS':>9} {'file':>9} {'parity':>8} {'PSNR':>6}",
+        f"{'':<{nw}} {'':>9} {'':>3} {'':<22} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>8} {'MB':>9} "
+        f"{'KB':>9} {'dB':>8} {'dB':>6}"]
+
+    def num(value, width: int, digits: int = 2) -> str:
+        text = "-" if value is None else (value if isinstance(value, str) else f"{value:.{digits}f}")
+        return f"{text:>{width}}"
+
+    means = False
+    for r in report["results"]:
+        problem = r.get("error") or (f"skipped: {r['skipped']}" if r.get("skipped") else None)
+        if problem:
+            lines.append(f"{r['name']:<{nw}} {r['input_size']:>9} {r['threads']:>3} {problem}")
+            continue
+        lat = r["latency_ms"]
+        if lat:
+            value, stat = typical_ms(lat)
+            means = means or stat == "mean"
+            timing = (f"{num(value, 8 if stat == 'mean' else 9)}{'*' if stat == 'mean' else ''} {num(lat['p90'], 9)} "
+                      f"{num(lat['min'], 9)} {num(r['first_run_ms'], 9)} {num(r['init_ms'], 8, 1)}")
+        else:
+            timing = f"{'emulated board: no device latency':<48}"
+        lines.append(f"{r['name']:<{nw}} {r['input_size']:>9} {r['threads']:>3} {r['kernel']:<22} {timing} "
+                     f"{num(r['memory'].get('peak_rss_mb'), 9, 1)} {r['file_size_bytes'] / 1024:>9.1f} "
+                     f"{num((r.get('parity') or {}).get('psnr_db'), 8, 1)} "
+                     f"{num((r.get('quality') or {}).get('psnr_db'), 6)}")
+    if means:
+        lines.append("*: mean, not median: lce_benchmark_model reports no per-run times (so no median or p90 either)")
+    lines.append(f"bicubic PSNR on the same photos: {report['bicubic']['psnr_db']:.2f} dB")
+    padded = sorted({(r["input_size"], img) for r in report["results"]
+                     for img in (r.get("quality") or {}).get("padded_images", [])})
+    if padded:
+        lines.append("note: photos smaller than a fixed-shape graph's input were edge-padded for PSNR (approximate "
+                     "near that border): " + ", ".join(f"{img} < {size}" for size, img in padded))
+    if report["speedups"]:
+        lines.append("speed-up of the binary model (LCE) over each baseline (median latency ratio):")
+        for s in report["speedups"]:
+            lines.append(f"  {s['input_size']:>9} {s['threads']} thr  {s['binary']} [{s['kernel']}] vs "
+                         f"{s['baseline']:<{nw}} {s['speedup']:6.2f}x"
+                         f"{' (means)' if s.get('statistic') == 'mean' else ''}")
+    for r in report["results"]:
+        if r.get("kernel_choice"):
+            cands = ", ".join(f"{c['kernel']} min {c['min_ms']:.1f} ms{'' if c['identical'] else ' (differs)'}"
+                              for c in r["kernel_choice"]["candidates"])
+            lines.append(f"kernel auto for {r['name']} ({r['threads']} thr): chose {r['kernel']} — {cands}")
+    for method in dict.fromkeys(r["memory"]["method"] for r in report["results"] if r.get("memory")) or ["n/a"]:
+        lines.append("memory: " + method)
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
+    if report.get("json"):
+        lines.append(f"wrote {report['json']}")
+    if report.get("plot"):
+        lines.append(f"wrote {report['plot']}")
+    return "\n".join(lines)
+
+
+def _header(report: dict) -> list[str]:
+    """Where the bench ran: this machine, or the board with its preflight warnings."""
+    host = report["host"]
+    if not isinstance(report.get("device"), dict):
+        return [f"bench {report['export_dir']} on {host['cpu']} ({host['logical_cores']} logical cores, {host['os']})"]
+    from bnn_deploy.devices.preflight import render_preflight
+
+    dev = report["device"]
+    lines = [f"bench {report['export_dir']} on {dev['name']} ({dev['profile']}, {dev['address']}); parity reference "
+             f"and quality computed on this machine ({host['cpu']})"]
+    lines += render_preflight(report["preflight"]).splitlines()
+    if report.get("emulated"):
+        lines.append("EMULATED board: its timings are kept as emulated_timings_ms in the JSON, never as latency")
+    return lines

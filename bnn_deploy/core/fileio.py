@@ -1,0 +1,133 @@
+"""Shared file helpers: SHA-256 digests, atomic file writes and atomic directory replacement.
+
+Atomic here means a reader of ``path`` sees either the old file (or nothing) or the complete new
+one, never a half-written file: the data goes to a temporary file in the same directory (so the
+final ``os.replace`` is a rename within one file system), is flushed to disk with ``fsync``, and
+only then is renamed over ``path``. If anything fails — including ``KeyboardInterrupt`` — the
+temporary file is removed and ``path`` is left as it was.
+
+``tempfile`` creates private files (0600) and directories (0700); the helpers give the result the
+permissions a plain ``open(path, "w")`` or ``mkdir`` would (``0o666`` / ``0o777`` minus the umask)
+unless a mode is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+_BLOCK = 1 << 20
+DEFAULT_OUT_ROOT = "bnn-deploy-out"  # where commands write when no --out is given
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def umask() -> int:
+    """The process's current umask (``os.umask`` can only be read by setting it, so it is set back)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, mode: int | None = None, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, it becomes ``path``.
+
+    The temporary file (``.<name>.<random><suffix>`` in ``path``'s directory) already exists,
+    empty, so the block may write it by name (``torch.save``, ``onnx.save``, ``shutil.copyfile``).
+    On success it is fsynced, given ``mode`` (default ``0o666`` minus the umask) and moved over
+    ``path`` with ``os.replace``. On any exception, ``KeyboardInterrupt`` included, it is removed
+    and the exception propagates. ``path``'s directory must exist: an ``OSError`` from creating
+    the temporary file is raised before the block runs.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        _fsync(tmp)
+        os.chmod(tmp, 0o666 & ~umask() if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path, mode) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None, *,
+                      encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    atomic_write_bytes(path, text.encode(encoding), mode)
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new hidden directory beside ``path``; when the block succeeds, it becomes ``path``.
+
+    The staging directory is ``.<name>.<random>.partial`` in ``path``'s parent, which must exist
+    (an ``OSError`` from creating it is raised before the block runs). On success it gets
+    ``0o777`` minus the umask and replaces ``path`` whole via :func:`replace_dir`; on any exception,
+    ``KeyboardInterrupt`` included, it is deleted and ``path`` is left as it was.
+    """
+    path = Path(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~umask())
+        replace_dir(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def replace_dir(source: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Rename directory ``source`` to ``dest``, replacing a directory already at ``dest`` whole.
+
+    A previous ``dest`` is first renamed aside (hidden, in the same parent) and deleted only once
+    ``source`` is in place; if that rename fails, it is put back.
+    """
+    source, dest = Path(source), Path(dest)
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+        os.rmdir(old)  # only its unique name is wanted
+        os.rename(dest, old)
+    try:
+        os.rename(source, dest)
+    except BaseException:
+        if old is not None:
+            os.rename(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

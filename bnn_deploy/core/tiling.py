@@ -1,0 +1,133 @@
+"""Whole images through fixed-shape graphs: overlapping tiles, stitched so the seams do not show.
+
+A TFLite/LCE graph takes one input size. An LR image of any size is covered, per axis, by ``n``
+tiles of length ``T`` whose starts are spread evenly from ``0`` to ``L - T``::
+
+    n = 1 if L <= T else ceil((L - o) / (T - o)),    start_i = round(i (L - T) / (n - 1))
+
+so neighbours overlap by at least ``o`` (the overlap), and the first and last tiles are *flush with
+the image border*. That matters: the model zero-pads every conv at the image edge, so a tile that
+covers the edge must see the edge itself, not padding in front of it, to compute what the whole
+image computes there. Each output pixel is taken from the tile where it lies farthest from an
+interior cut: tile ``i`` keeps ``[b_i, b_{i+1})`` with ``b_i`` the middle of its overlap with tile
+``i - 1`` — overlaps are cropped from the interior side only. Coordinates scale by ``s`` on output.
+
+A pixel kept at distance ``d`` from an interior tile edge sees ``d`` pixels of true context on that
+side; with ``d ≥`` the receptive-field radius the tile computes exactly what the whole image does.
+SR networks' effective context decays much faster than their receptive field, so a smaller
+overlap already gives ≥ 50 dB against the whole image (:data:`DEFAULT_OVERLAP`, measured by
+``tests/test_tiling.py`` and the bench). When the image is smaller than the tile along an axis it
+is edge-padded (``numpy.pad(mode="edge")``) to the tile and the output cropped back; outputs near
+that padded border are then approximate.
+
+Tile size from memory: a fixed-shape graph's tile is its input size, so a memory budget chooses
+among the exported sizes — :func:`choose_input_size` keeps the largest whose *measured* peak fits.
+The peak is measured (:func:`bnn_deploy.benchmarking.host.measure_peak_memory`: a fresh process runs the
+graph twice and reads its resident high-water mark) because no static count holds: float convs'
+im2col scratch at HR resolution and kernels' transient buffers make a 320x180 BBCU-M use 3-7× the
+memory of its simultaneously live activations, depending on the kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnn_deploy.core.errors import BnnDeployError
+
+# LR pixels of overlap between neighbouring tiles (each keeps >= 12 px of context past a cut).
+# Tiled vs whole image, neighbours overlapping by exactly this much (the worst case), PyTorch:
+# bundled bbcu_m_x2_small (trained, 4 blocks) 75.6 dB at 16, bit-exact at 24; a random-weight
+# BBCU-M x2 with 64 features and 16 blocks (receptive field ~35 px, nothing decays) 44.8 dB at 16,
+# 53.5 dB at 24, 66.6 dB at 32. 24 keeps >= 50 dB for both at ~15 % extra work on 320x180 tiles.
+DEFAULT_OVERLAP = 24
+@dataclass(frozen=True)
+class AxisPlan:
+    """Tiles along one axis: ``starts`` of each tile, and the kept range ``[cuts[i], cuts[i+1])``."""
+
+    starts: tuple[int, ...]
+    cuts: tuple[int, ...]
+    padded: int  # pixels of edge padding added when the image is shorter than the tile
+
+
+def plan_axis(length: int, tile: int, overlap: int) -> AxisPlan:
+    """Evenly spaced, border-flush tiles of ``tile`` pixels over ``length`` (see module docstring)."""
+    if tile < 1 or length < 1:
+        raise BnnDeployError(f"cannot tile {length} pixels with tiles of {tile}; give positive sizes")
+    if overlap < 0:
+        raise BnnDeployError(f"overlap {overlap} must be at least 0; give --overlap 0 or more")
+    if length <= tile:  # one tile: no overlap needed
+        return AxisPlan(starts=(0,), cuts=(0, length), padded=tile - length)
+    if overlap >= tile:
+        raise BnnDeployError(f"overlap {overlap} must be smaller than the tile ({tile} px); "
+                             "lower --overlap or use a larger tile")
+    n = math.ceil((length - overlap) / (tile - overlap))
+    starts = tuple(round(i * (length - tile) / (n - 1)) for i in range(n))
+    cuts = (0,) + tuple((starts[i] + starts[i - 1] + tile) // 2 for i in range(1, n)) + (length,)
+    return AxisPlan(starts=starts, cuts=cuts, padded=0)
+
+
+def tile_count(image_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: int = DEFAULT_OVERLAP) -> int:
+    """How many tiles :func:`run_tiled` runs for an image."""
+    rows = plan_axis(image_hw[0], tile_hw[0], overlap)
+    cols = plan_axis(image_hw[1], tile_hw[1], overlap)
+    return len(rows.starts) * len(cols.starts)
+
+
+def run_tiled(predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int,
+              overlap: int = DEFAULT_OVERLAP, progress=None) -> np.ndarray:
+    """Upscale HxWxC ``img`` with ``predict`` (NHWC ``[1, th, tw, C]`` → ``[1, s·th, s·tw, C]``) by tiles.
+
+    Returns the stitched ``sH × sW × C`` float32 image. ``progress(done, total)`` is called after
+    each tile.
+    """
+    img = np.asarray(img, dtype=np.float32)
+    height, width = img.shape[:2]
+    th, tw = (int(v) for v in tile_hw)
+    rows, cols = plan_axis(height, th, overlap), plan_axis(width, tw, overlap)
+    if rows.padded or cols.padded:
+        img = np.pad(img, ((0, rows.padded), (0, cols.padded), (0, 0)), mode="edge")
+    out = np.empty((height * scale, width * scale, img.shape[2]), dtype=np.float32)
+    total, done = len(rows.starts) * len(cols.starts), 0
+    for i, top in enumerate(rows.starts):
+        for j, left in enumerate(cols.starts):
+            tile = np.ascontiguousarray(img[top:top + th, left:left + tw])[None]
+            sr = np.asarray(predict(tile))
+            if sr.shape != (1, th * scale, tw * scale, img.shape[2]):
+                raise BnnDeployError(f"a {tw}x{th} tile came back as {list(sr.shape)}, not "
+                                     f"{[1, th * scale, tw * scale, img.shape[2]]}; check the model's scale")
+            r0, r1 = rows.cuts[i], rows.cuts[i + 1]
+            c0, c1 = cols.cuts[j], cols.cuts[j + 1]
+            out[r0 * scale:r1 * scale, c0 * scale:c1 * scale] = \
+                sr[0, (r0 - top) * scale:(r1 - top) * scale, (c0 - left) * scale:(c1 - left) * scale]
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return out
+
+
+# ---------------------------------------------------------------- memory
+
+
+def choose_input_size(sizes: list[tuple[int, int]], budget: int | None, measure) -> tuple[tuple[int, int], int | None]:
+    """The largest ``(h, w)`` of ``sizes`` whose ``measure(hw)`` (peak bytes) fits ``budget``.
+
+    Sizes are tried from the largest down, so only as many are measured as needed; with no budget
+    the largest wins unmeasured. Returns ``(hw, measured bytes or None)``; nothing fitting is a
+    clear error naming what the smallest size needs.
+    """
+    if not sizes:
+        raise BnnDeployError("no fixed-size artifact to tile with; export one with --input-size")
+    ordered = sorted(set(sizes), key=lambda hw: hw[0] * hw[1], reverse=True)
+    if budget is None:
+        return ordered[0], None
+    need = None
+    for hw in ordered:
+        need = int(measure(hw))
+        if need <= budget:
+            return hw, need
+    h, w = ordered[-1]
+    raise BnnDeployError(f"even the smallest exported size {w}x{h} needs ~{need / 2**20:.0f} MB, over "
+                         f"--memory-budget {budget / 2**20:.0f} MB; raise the budget or export a smaller --input-size")

