@@ -118,7 +118,7 @@ def compare(label: str, bare, runner, x: np.ndarray, rounds: int, runs: int) -> 
 def main() -> int:
     from bnn_deploy.core.photos import bench_input
     from bnn_deploy.core.values import parse_size
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
     from bnn_deploy.runtimes.lce import open_lce
     from bnn_deploy.runtimes.tflite import open_tflite
 

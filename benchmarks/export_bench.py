@@ -41,7 +41,7 @@ def bench(name: str, arch: str, config: dict, size: tuple[int, int], formats: li
     phases: list[tuple[float, str]] = []
     start = time.perf_counter()
     manifest = export_model(ckpt, formats=formats, input_sizes=[size], out_dir=os.path.join(workdir, name),
-                            progress=lambda msg: phases.append((time.perf_counter() - start, msg)))
+                            progress=lambda msg: phases.append((time.perf_counter() - start, msg))).to_json()
     wall = time.perf_counter() - start
     return {"name": name, "wall": wall, "manifest": manifest, "phases": phases}
 
@@ -62,7 +62,7 @@ def report(result: dict) -> None:
                      f"binary filters {s['binary_filter_ratio']}x")
         par = art.get("parity", {})
         if "min_parity_psnr_db" in par:
-            line += f"  parity {par['min_parity_psnr_db']} dB"
+            line += f"  parity {par['psnr_db']} dB"
         if "x86_seconds_per_image" in art:
             line += f"  x86 {art['x86_seconds_per_image']:.2f} s/img"
         print(line)

@@ -69,7 +69,7 @@ def measure(name: str, size: tuple[int, int], runs: int, rounds: int, max_secs: 
 
     from bnn_deploy.core.photos import bench_input
     from bnn_deploy.conversion.export import export_model
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
     from bnn_deploy.runtimes.base import latency_stats
 
     w, h = size

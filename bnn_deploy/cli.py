@@ -8,7 +8,6 @@ Heavy libraries (torch, TensorFlow) are imported inside commands so ``--help`` s
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -19,7 +18,9 @@ from bnn_deploy.core.errors import BnnDeployError
 def emit(result, as_json: bool, render) -> None:
     """Print ``result`` as JSON when asked, else through ``render`` (a function returning text)."""
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=False, default=str))
+        from bnn_deploy.core.jsonio import dumps
+
+        click.echo(dumps(result), nl=False)
     else:
         click.echo(render(result))
 

@@ -25,13 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.benchmarking.host import bench_export
-from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, host_info, quality_figures, speedups,
+from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, quality_figures, speedups,
                                            write_report)
-from bnn_deploy.runtimes.isolated import run_worker, worker_spec
+from bnn_deploy.core.parity import Parity
+from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.versions import host_info
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.photos import quality_photos
-from bnn_deploy.runtimes.artifacts import sha256_file
+from bnn_deploy.core.fileio import sha256_file
 from bnn_deploy.runtimes.base import check_threads, latency_stats
 
 BOARD_PYTHON_MEMORY = ("board Python runner, one process per artifact on the board: VmRSS (/proc/self/statm) "
@@ -99,7 +101,7 @@ def bench_export_on_device(export_dir, device: str, *, threads=(1,), warmup: int
     """
     from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, bench_on_device
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     say = progress or (lambda _m: None)
     threads_list = [check_threads(t) for t in threads]
@@ -120,7 +122,7 @@ def bench_export_on_device(export_dir, device: str, *, threads=(1,), warmup: int
     rows, inputs, photos = _host_figures(exp, board, threads_list[0], overlap)
     report = {
         "export_dir": exp.path, "device": board["device"], "host": host_info(),
-        "export_versions": exp.manifest.get("versions", {}),
+        "export_versions": exp.manifest.versions,
         "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": None,
                      "kernel": "default", "tile_overlap": overlap, "cooldown": cooldown, "timeout": timeout},
         "inputs": inputs,
@@ -190,7 +192,7 @@ def _reference_outputs(exp, by_file: dict, ran: list[dict], inputs: dict, thread
         if key not in runs:
             spec = worker_spec(ref_art, threads=threads, input_path=inputs[r["input_size"]], scale=exp.scale)
             runs[key] = run_worker(spec, workdir, f"reference{len(runs)}")
-        got = _load_outputs(runs[key])
+        got = load_outputs(runs[key])
         if got is None:
             errors[r["file"]] = runs[key].get("error", "no output")
         else:
@@ -200,21 +202,12 @@ def _reference_outputs(exp, by_file: dict, ran: list[dict], inputs: dict, thread
 
 def _quality(result: dict, fmt: str, size: str, photos, scale: int, overlap: int) -> dict:
     """The row's ``quality`` from a host worker's photo outputs (or why there is none)."""
-    outputs = _load_outputs(result)
+    outputs = load_outputs(result)
     if outputs is None:
         return {"psnr_db": None, "ssim": None, "measured_on": QUALITY_WHERE,
                 "how": f"not measured: {result.get('error', 'no output')}"}
     return {**quality_figures(fmt, result["input_shape"], size, outputs, photos, scale, overlap),
             "measured_on": QUALITY_WHERE}
-
-
-def _load_outputs(result: dict) -> dict | None:
-    """A worker's saved outputs, or None when it failed."""
-    path = result.get("outputs_file")
-    if "error" in result or not path or not Path(path).is_file():
-        return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
 
 
 def _row(art, r: dict, threads: int, emulated: bool, quality: dict | None, parity: dict) -> dict:
@@ -267,11 +260,10 @@ def _memory(runner: str, mem: dict) -> dict:
     return {"method": method, **out, "board": mem}
 
 
-def _parity(r: dict, fig: dict | None, ref_art, ref_error: str | None) -> dict:
-    """``{psnr_db, max_abs_error, reference}`` of the board's output against the PyTorch reference."""
+def _parity(r: dict, fig: Parity | None, ref_art, ref_error: str | None) -> dict:
+    """The board's output against the PyTorch reference, as the report's ``parity``."""
     if fig is not None:
-        return {"psnr_db": fig["parity_psnr_db"], "max_abs_error": fig["max_abs_error"],
-                "reference": "PyTorch eager on this machine, same model, on the input the board ran"}
+        return fig.to_json()
     if r.get("skipped"):
         why = "not run on the board"
     elif ref_art is None:
@@ -280,4 +272,4 @@ def _parity(r: dict, fig: dict | None, ref_art, ref_error: str | None) -> dict:
         why = "the board's outputs did not come back: " + ("; ".join(r.get("notes", [])) or "see notes")
     else:
         why = f"the PyTorch reference failed on this machine: {ref_error}"
-    return {"psnr_db": None, "max_abs_error": None, "reference": f"none: {why}"}
+    return Parity.not_measured(why).to_json()

@@ -21,7 +21,6 @@ thread count.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.versions import host_info
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.photos import bench_input, quality_photos
-from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, host_info, quality_figures, speedups,
+from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, quality_figures, speedups,
                                            write_report)
-from bnn_deploy.runtimes.isolated import run_worker, worker_spec
+from bnn_deploy.core.parity import Parity, compare
+from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 from bnn_deploy.runtimes.base import check_threads, latency_stats
 
 DEVICES = ("host",)
@@ -64,7 +65,8 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
     ``json_path`` / ``plot_path``: where to write the JSON report and the latency-vs-PSNR PNG.
     """
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
-    from bnn_deploy.runtimes.artifacts import read_export, sha256_file
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.fileio import sha256_file
     from bnn_deploy.runtimes.lce import check_kernel
 
     say = progress or (lambda _m: None)
@@ -82,9 +84,7 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
     check_report_paths(json_path, plot_path)
     exp = read_export(export_dir)
-    sizes = sorted({tuple(a.input_hw) for a in exp.artifacts if a.input_hw is not None}, key=lambda hw: hw[0] * hw[1])
-    if not sizes:
-        sizes = [tuple(reversed(s)) for s in exp.manifest.get("input_sizes", [[320, 180]])]
+    sizes = exp.input_sizes()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bnn-deploy-bench-") as tmp:
         workdir = Path(tmp)
@@ -116,7 +116,7 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
                 say(f"{label}: measuring" + (f" (kernel {use_kernel})" if use_kernel else ""))
                 result = run_worker(dict(spec, kernel=use_kernel), workdir, tag)
             row = _row(art, hw, threads, result, choice)
-            results.append((row, result.get("outputs_file")))
+            results.append((row, result))
             say(f"{label}: " + (f"error: {row['error']}" if "error" in row else
                                 f"median {row['latency_ms']['median']:.2f} ms, peak RSS "
                                 f"{row['memory']['peak_rss_mb']:.0f} MB"))
@@ -125,7 +125,7 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
     rows = [row for row, _ in results]
     report = {
         "export_dir": exp.path, "device": device, "host": host_info(),
-        "export_versions": exp.manifest.get("versions", {}),
+        "export_versions": exp.manifest.versions,
         "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": max_secs,
                      "kernel": kernel, "tile_overlap": overlap},
         "inputs": {f"{hw[1]}x{hw[0]}": {"what": "the export's first parity crop of the held-out photos at this LR "
@@ -158,13 +158,7 @@ def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:
 
 def _add_figures(results, photos, scale: int, overlap: int) -> None:
     """Parity vs the same model's PyTorch run (same size and threads) and quality vs HR, per row."""
-    from bnn_deploy.core.metrics import max_abs_error, parity_psnr
-
-    def load(path):
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-
-    outputs = {id(row): load(path) for row, path in results if "error" not in row and path and os.path.exists(path)}
+    outputs = {id(row): load_outputs(result) for row, result in results if "error" not in row}
     refs = {(row["role"], row["input_size"], row["threads"]): outputs.get(id(row))
             for row, _ in results if row["format"] == "pytorch"}
     for row, _ in results:
@@ -173,14 +167,12 @@ def _add_figures(results, photos, scale: int, overlap: int) -> None:
             continue
         ref = refs.get((row["role"], row["input_size"], row["threads"]))
         if row["format"] == "pytorch":
-            row["parity"] = {"psnr_db": float("inf"), "max_abs_error": 0.0, "reference": "itself (the reference)"}
+            parity = Parity(psnr_db=float("inf"), max_abs_error=0.0, reference="itself (the reference)")
         elif ref is None:
-            row["parity"] = {"psnr_db": None, "max_abs_error": None,
-                             "reference": "none: the PyTorch model of this artifact was not found"}
+            parity = Parity.not_measured("the PyTorch model of this artifact was not found")
         else:
-            row["parity"] = {"psnr_db": parity_psnr(out["bench"], ref["bench"]),
-                             "max_abs_error": max_abs_error(out["bench"], ref["bench"]),
-                             "reference": "PyTorch eager, same model and input"}
+            parity = compare([out["bench"]], [ref["bench"]], reference="PyTorch eager, same model and input")
+        row["parity"] = parity.to_json()
         row["quality"] = quality_figures(row["format"], row["input_shape"], row["input_size"], out, photos, scale,
                                          overlap)
 

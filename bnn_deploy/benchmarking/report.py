@@ -7,35 +7,15 @@ shared parts (quality vs HR, bicubic, speed-ups), renders it, and writes the JSO
 
 from __future__ import annotations
 
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import FORMATS
+from bnn_deploy.core.metrics import protocol, sr_metrics
+from bnn_deploy.core.tiling import is_padded
 from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable, write_json
-
-
-def host_info() -> dict:
-    """CPU model, logical cores, OS, Python and the versions of every runtime library (no heavy imports)."""
-    from importlib import metadata
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("bnn-deploy", "larq-compute-engine", "tensorflow-cpu", "tensorflow", "onnxruntime", "onnx", "torch",
-                 "numpy"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "machine": platform.machine(),
-            "os": platform.platform(), "python": platform.python_version(), "versions": versions}
 
 
 def check_report_paths(json_path, plot_path) -> None:
@@ -70,13 +50,9 @@ def write_report(report: dict, json_path, plot_path) -> dict:
 
 def quality_figures(fmt: str, shape_nhwc, input_size: str, outputs: dict, photos, scale: int, overlap: int) -> dict:
     """Mean PSNR/SSIM vs HR of a worker's ``photo:i`` outputs (the report's ``quality`` entry)."""
-    from bnn_deploy.core.metrics import sr_metrics
-    from bnn_deploy.core.metrics import protocol
-
     per = [dict(image=name, **sr_metrics(outputs[f"photo:{i}"], hr, scale)) for i, (name, _, hr) in enumerate(photos)]
-    whole = fmt in ("onnx", "pytorch")  # any input size: no tiling
-    padded = [name for name, lr, _ in photos
-              if not whole and (lr.shape[0] < shape_nhwc[1] or lr.shape[1] < shape_nhwc[2])]
+    whole = not FORMATS[fmt].fixed_shape  # any input size: no tiling
+    padded = [name for name, lr, _ in photos if not whole and is_padded(lr.shape[:2], tuple(shape_nhwc[1:3]))]
     return {"psnr_db": float(np.mean([p["psnr"] for p in per])), "ssim": float(np.mean([p["ssim"] for p in per])),
             "images": per, "how": "whole image" if whole else f"tiled at {input_size}, overlap {overlap} LR px",
             # smaller than the graph's input along an axis: edge-padded, approximate there

@@ -11,21 +11,16 @@ Every flatbuffer comes from the same SavedModel of :func:`bnn_deploy.conversion.
 * ``tflite-int8`` — stock converter, post-training full-integer quantization of a *float*
   reference model, calibrated on bundled training photos.
 
-Flatbuffers run in LCE's Python interpreter (a full TFLite runtime with the LCE ops registered),
-with the indirect BGEMM kernel (about 3× faster than the default on x86, same results) and XNNPACK
-for the float ops.
+The checks here read the produced flatbuffer back (:mod:`bnn_deploy.core.flatbuffer`), so they see
+exactly what a board would load.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import time
-
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.flatbuffer import bitpacked_report, lce_op_count, read_flatbuffer
+from bnn_deploy.core.flatbuffer import bitpacked_report, lce_op_count
 from bnn_deploy.core.errors import first_line
 from bnn_deploy.core.targets import lce_converter_target
 
@@ -50,12 +45,15 @@ def convert_tflite_float(saved_model_dir: str) -> bytes:
 
     tf = tensorflow()
     try:
-        data = bytes(tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert())
+        return bytes(tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert())
     except Exception as exc:
         raise BnnDeployError(f"TFLite float conversion failed: {first_line(exc)}; rerun with --debug") from exc
-    if lce_op_count(read_flatbuffer(data)):
+
+
+def check_no_lce_ops(fb) -> None:
+    """A stock-converter flatbuffer must hold no LCE op (it would not run on stock TFLite)."""
+    if lce_op_count(fb):
         raise RuntimeError("stock TFLite converter produced LCE ops")  # a bug, not a user error
-    return data
 
 
 def convert_tflite_int8(saved_model_dir: str, calibration: list[np.ndarray]) -> bytes:
@@ -95,14 +93,12 @@ def check_binary_coverage(rebuilt, expected: list[str] | None, where: str) -> No
                              "re-export the model (bnn-deploy's exporter writes the canonical pattern)")
 
 
-def check_bitpacked(fb_bytes: bytes, rebuilt, where: str) -> dict:
-    """Read the LCE flatbuffer; fail naming every binary conv that is not an ``LceBconv2d``.
+def check_bitpacked(fb, rebuilt, where: str) -> dict:
+    """Fail naming every binary conv of the parsed LCE flatbuffer ``fb`` that is not an ``LceBconv2d``.
 
-    Returns ``{bitpacked, total, missing, fallback, weight_bytes, float_weight_bytes, histogram}``.
+    Returns ``{bitpacked, total, missing, fallback, weight_bytes, float_weight_bytes}``.
     """
-    fb = read_flatbuffer(fb_bytes)
     report = bitpacked_report(fb, rebuilt.binary_layers)
-    report["histogram"] = fb.histogram()
     lost = list(dict.fromkeys(report["fallback"] + report["missing"]))
     if lost or report["bitpacked"] != report["total"]:
         named = "; ".join(lost[:6]) or "unnamed layers"
@@ -111,67 +107,3 @@ def check_bitpacked(fb_bytes: bytes, rebuilt, where: str) -> dict:
             f"LceBconv2d; fell back to float: {named}; check what sits between their sign and conv "
             "(see the op histogram with --debug) — nothing was written")
     return report
-
-
-def run_tflite(fb_bytes: bytes, nhwc_images: list[np.ndarray],
-               num_threads: int | None = None) -> tuple[list[np.ndarray], float]:
-    """Run a flatbuffer on NHWC ``[1, H, W, C]`` images: ``(outputs, seconds per image)``."""
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    threads = num_threads or os.cpu_count() or 1
-    # XNNPACK runs the float ops by indirect convolution; TFLite's default float conv builds an
-    # im2col buffer (2 GB for a 64-channel 3x3 conv at 1280x720) and is several times slower.
-    # LCE ops stay on LCE's kernels either way.
-    interpreter = Interpreter(fb_bytes, num_threads=threads, use_indirect_bgemm=True, use_xnnpack=True)
-    outputs, start = [], time.perf_counter()
-    for img in nhwc_images:
-        outputs.append(np.asarray(interpreter.predict(np.ascontiguousarray(img, dtype=np.float32))))
-    seconds = (time.perf_counter() - start) / max(len(nhwc_images), 1)
-    return outputs, seconds
-
-
-def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float32).transpose(0, 2, 3, 1))
-
-
-def nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
-
-
-def parity_figures(reference: list[np.ndarray], outputs: list[np.ndarray], names: list[str],
-                   hr_images: list[np.ndarray | None], scale: int) -> dict:
-    """Compare a runtime's NCHW outputs with the reference's, and both with ground truth.
-
-    Per image: parity PSNR (dB, raw floats, peak 1) and max |Δ|; and where an HR crop exists,
-    BasicSR-style Y-channel PSNR of reference and runtime vs HR. Summary: the *minimum* parity
-    PSNR, the max error, and mean PSNRs vs HR.
-    """
-    from bnn_deploy.core.metrics import max_abs_error, parity_psnr, sr_metrics
-
-    rows = []
-    for name, ref, got, hr in zip(names, reference, outputs, hr_images):
-        row = {"name": name, "parity_psnr_db": parity_psnr(got, ref), "max_abs_error": max_abs_error(got, ref)}
-        if hr is not None:
-            row["reference_psnr_vs_hr_db"] = sr_metrics(ref[0].transpose(1, 2, 0), hr, scale)["psnr"]
-            row["psnr_vs_hr_db"] = sr_metrics(got[0].transpose(1, 2, 0), hr, scale)["psnr"]
-        rows.append(row)
-    with_hr = [r for r in rows if "psnr_vs_hr_db" in r]
-    return {
-        "min_parity_psnr_db": min(r["parity_psnr_db"] for r in rows),
-        "max_abs_error": max(r["max_abs_error"] for r in rows),
-        "reference_psnr_vs_hr_db": float(np.mean([r["reference_psnr_vs_hr_db"] for r in with_hr])) if with_hr else None,
-        "psnr_vs_hr_db": float(np.mean([r["psnr_vs_hr_db"] for r in with_hr])) if with_hr else None,
-        "images": rows,
-    }
-
-
-def check_parity(figures: dict, min_db: float, what: str) -> None:
-    """Fail when the worst image's parity PSNR is below ``min_db`` (NaN fails too)."""
-    worst = figures["min_parity_psnr_db"]
-    if not worst >= min_db:
-        row = min(figures["images"],
-                  key=lambda r: -math.inf if math.isnan(r["parity_psnr_db"]) else r["parity_psnr_db"])
-        raise BnnDeployError(
-            f"{what} differs from the reference: parity {worst:.1f} dB on {row['name']} (max |error| "
-            f"{row['max_abs_error']:.3g}) is below --min-parity-db {min_db:g}; nothing was written — "
-            "report this model, or lower --min-parity-db only if you accept the difference")

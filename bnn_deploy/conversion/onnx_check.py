@@ -1,6 +1,6 @@
 """ONNX Runtime vs PyTorch parity: does the exported file compute what the model computes?
 
-Both run the same NCHW float32 images; the figure is :func:`bnn_deploy.core.metrics.parity_psnr`,
+Both run the same NCHW float32 images; the figure is :class:`bnn_deploy.core.parity.Parity`:
 ``-10 log10(mean((a - b)^2))`` on the raw float outputs (peak 1), plus ``max |a - b|``. ONNX Runtime
 runs on the CPU provider with one thread so the numbers are reproducible.
 """
@@ -14,6 +14,8 @@ import numpy as np
 from bnn_deploy.core.errors import BnnDeployError
 
 
+from bnn_deploy.core.parity import Parity, compare
+from bnn_deploy.models.run import run_model
 from bnn_deploy.runtimes.onnxrt import ort_session
 
 
@@ -36,35 +38,12 @@ def _named_nchw(images) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def torch_outputs(model, images: list[np.ndarray]) -> list[np.ndarray]:
-    """PyTorch eval-mode outputs (no grad) for each NCHW image; the model's mode is restored."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return [model(torch.from_numpy(img)).numpy() for img in images]
-    finally:
-        model.train(was_training)
-
-
-def onnx_parity(model, onnx_path: str | os.PathLike, images) -> dict:
-    """Run ``onnx_path`` on ONNX Runtime and ``model`` on PyTorch over ``images`` and compare.
-
-    Returns ``{"images": [{name, shape, psnr_db, max_abs_error}], "min_psnr_db", "max_abs_error"}``;
-    ``psnr_db`` is ``inf`` for bit-identical outputs.
-    """
-    from bnn_deploy.core.metrics import max_abs_error, parity_psnr
-
+def onnx_parity(model, onnx_path: str | os.PathLike, images, threshold_db: float | None = None) -> Parity:
+    """Run ``onnx_path`` on ONNX Runtime and ``model`` on PyTorch over ``images`` and compare them."""
     named = _named_nchw(images)
     session = ort_session(onnx_path)
     input_name = session.get_inputs()[0].name
-    reference = torch_outputs(model, [img for _, img in named])
-    rows = []
-    for (name, img), ref in zip(named, reference):
-        got = session.run(None, {input_name: img})[0]
-        rows.append({"name": name, "shape": list(img.shape), "psnr_db": parity_psnr(got, ref),
-                     "max_abs_error": max_abs_error(got, ref)})
-    return {"images": rows, "min_psnr_db": min(r["psnr_db"] for r in rows),
-            "max_abs_error": max(r["max_abs_error"] for r in rows)}
+    outputs = [session.run(None, {input_name: img})[0] for _, img in named]
+    references = [run_model(model, img) for _, img in named]
+    return compare(outputs, references, names=[name for name, _ in named], threshold_db=threshold_db,
+                   reference="PyTorch (eval mode) vs ONNX Runtime CPUExecutionProvider, 1 thread")

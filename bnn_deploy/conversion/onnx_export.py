@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -210,44 +211,39 @@ def _to_nchw(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.float32).transpose(2, 0, 1)[None])
 
 
-def _json_db(value: float) -> float | str:
-    """A dB figure for JSON: rounded to 0.01 dB, ``"inf"`` for bit-identical outputs."""
-    return round(float(value), 2) if np.isfinite(value) else "inf"
-
-
 def export_onnx_artifact(loaded_checkpoint, out_dir: str | os.PathLike, *, parity_images=None,
-                         min_parity_db: float = 60.0, opset: int = 17) -> dict:
-    """Export a loaded checkpoint to ``<out_dir>/<checkpoint stem>.onnx`` and prove it on ONNX Runtime.
+                         min_parity_db: float = 60.0, opset: int = 17, traced: str | os.PathLike | None = None) -> dict:
+    """Write ``<out_dir>/<checkpoint stem>.onnx`` and prove it on ONNX Runtime against PyTorch.
 
-    Parity (ONNX Runtime vs PyTorch, :func:`~bnn_deploy.conversion.onnx_check.onnx_parity`)
-    runs on ``parity_images`` (default :func:`default_parity_images`) while the file is still a
-    temporary; below ``min_parity_db`` it is deleted and a BnnDeployError raised. Returns
-    ``{file, sha256, size, opset, input, output, binary_layers, parity, coverage}``.
+    ``traced``: an ONNX file :func:`export_onnx` already wrote for this model (the export's
+    intermediate form), copied instead of tracing the model a second time. Parity (ONNX Runtime
+    vs PyTorch, :func:`~bnn_deploy.conversion.onnx_check.onnx_parity`) runs on ``parity_images``
+    (default :func:`default_parity_images`) while the file is still a temporary; below
+    ``min_parity_db`` it is deleted and a BnnDeployError raised. Returns ``{file, sha256,
+    size_bytes, opset, parity (a Parity), coverage}``.
     """
-    from bnn_deploy.conversion.onnx_pattern import coverage_report, find_convs, load_onnx
     from bnn_deploy.conversion.onnx_check import onnx_parity
+    from bnn_deploy.conversion.onnx_pattern import coverage_report, find_convs, load_onnx
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = loaded_checkpoint.model
     final = out_dir / f"{Path(loaded_checkpoint.path).stem}.onnx"
     with atomic_path(final, suffix=".partial.onnx") as tmp:
-        info = export_onnx(model, tmp, opset=opset)
+        if traced is None:
+            export_onnx(model, tmp, opset=opset)
+        else:
+            shutil.copyfile(traced, tmp)
         images = default_parity_images() if parity_images is None else parity_images
-        parity = onnx_parity(model, tmp, images)
-        if not parity["min_psnr_db"] >= min_parity_db:
-            worst = min(parity["images"], key=lambda r: r["psnr_db"])
+        parity = onnx_parity(model, tmp, images, threshold_db=min_parity_db)
+        if not parity.psnr_db >= min_parity_db:
+            worst = parity.worst_image()
             raise BnnDeployError(
-                f"ONNX Runtime output differs from PyTorch: {parity['min_psnr_db']:.1f} dB on "
-                f"{worst['name']} (< {min_parity_db:g} dB); report this model, nothing was written")
-        coverage = coverage_report(find_convs(load_onnx(tmp)))
-    return {
-        "file": str(final), "sha256": info["sha256"], "size": info["size"], "opset": info["opset"],
-        "input": info["input"], "output": info["output"], "binary_layers": info["binary_layers"],
-        "parity": {"runtime": "onnxruntime CPUExecutionProvider (1 thread)",
-                   "min_psnr_db": _json_db(parity["min_psnr_db"]),
-                   "max_abs_error": parity["max_abs_error"],
-                   "images": [{**r, "psnr_db": _json_db(r["psnr_db"])} for r in parity["images"]],
-                   "threshold_db": float(min_parity_db)},
-        "coverage": coverage,
-    }
+                f"ONNX Runtime output differs from PyTorch: {parity.psnr_db:.1f} dB on "
+                f"{worst.name} (< {min_parity_db:g} dB); report this model, nothing was written")
+        onnx_model = load_onnx(tmp)
+        coverage = coverage_report(find_convs(onnx_model))
+        opset_used = next((o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")), opset)
+        digest, size = sha256_file(tmp), os.path.getsize(tmp)
+    return {"file": str(final), "sha256": digest, "size_bytes": size, "opset": int(opset_used),
+            "parity": parity, "coverage": coverage}

@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -131,3 +132,76 @@ def replace_dir(source: str | os.PathLike, dest: str | os.PathLike) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- locks and scratch folders
+
+_ALIVE = ".alive"  # a file a live scratch folder holds locked; a folder whose lock is free is stale
+_STALE_AFTER_S = 60  # younger folders may be between creation and locking
+
+
+class Busy(Exception):
+    """Another process holds the lock (``str(err)`` names what is busy)."""
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (a file or a directory) for the block; :class:`Busy` if taken.
+
+    The lock belongs to the open file description, so it is released when the process dies,
+    however it dies: a killed run never leaves a lock behind.
+    """
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Busy(what) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A private temporary directory, removed at the end, held locked while in use.
+
+    Scratch folders of runs that were killed (SIGKILL, power loss) would stay in the temp folder
+    for ever; :func:`remove_stale_scratch` removes those whose lock is free.
+    """
+    remove_stale_scratch(prefix)
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        (path / _ALIVE).touch()
+        with locked(path / _ALIVE, str(path)):
+            yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_scratch(prefix: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """Remove this user's ``<root>/<prefix>*`` scratch folders that no live process holds; return them."""
+    import fcntl
+
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            info = path.lstat()
+            if not path.is_dir() or path.is_symlink() or info.st_uid != os.getuid():
+                continue
+            if time.time() - info.st_mtime < _STALE_AFTER_S:
+                continue
+            fd = os.open(path / _ALIVE, os.O_RDONLY)
+        except OSError:
+            continue  # no lock file: not one of ours, or still being created
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed

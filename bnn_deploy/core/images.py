@@ -146,3 +146,13 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     if min(height, width) < 1:
         raise BnnDeployError(f"image {width}x{height} is empty; give a non-empty image")
     return _resize_bicubic(lr, width * scale, height * scale)
+
+
+def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
+    """``[N, C, H, W]`` → contiguous float32 ``[N, H, W, C]`` (PyTorch/ONNX layout to TFLite's)."""
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32).transpose(0, 2, 3, 1))
+
+
+def nhwc_to_nchw(x: np.ndarray) -> np.ndarray:
+    """``[N, H, W, C]`` → contiguous ``[N, C, H, W]`` (TFLite layout to PyTorch/ONNX's)."""
+    return np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))

@@ -11,8 +11,8 @@ on 8-bit images. Reproducing that protocol step by step is what makes our number
    MATLAB ``rgb2ycbcr``) is taken *without* rounding, see :func:`rgb_to_y`;
 4. PSNR / SSIM are computed on that float64 Y channel with peak value 255.
 
-:func:`parity_psnr` and :func:`max_abs_error` are different: they compare two *runtimes'* float
-outputs of the same model, so they skip rounding and colour conversion entirely.
+Parity (:mod:`bnn_deploy.core.parity`) is different: it compares two *runtimes'* float outputs of
+the same model, so it skips rounding and colour conversion entirely.
 """
 
 from __future__ import annotations
@@ -173,36 +173,6 @@ def sr_metrics(sr_float: np.ndarray, hr_float: np.ndarray, scale: int) -> dict[s
         "psnr": psnr(sr, hr, crop_border=scale, y_channel=True),
         "ssim": ssim(sr, hr, crop_border=scale, y_channel=True),
     }
-
-
-def _float_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``a`` and ``b`` as float64 arrays of one shape, or raise."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise BnnDeployError(f"outputs differ in shape {a.shape} vs {b.shape}; compare outputs of one input")
-    if a.size == 0:
-        raise BnnDeployError("outputs are empty; compare outputs of a non-empty input")
-    return a, b
-
-
-def parity_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Return ``10 log10(1 / MSE)`` in dB between two float outputs (peak 1.0); ``inf`` if identical.
-
-    Computed on the raw float values (no clipping, rounding or Y conversion), so it measures how
-    closely two runtimes agree, not image quality. NaN anywhere gives NaN.
-    """
-    x, y = _float_pair(a, b)
-    mse = float(np.mean((x - y) ** 2))
-    if mse == 0.0:
-        return float("inf")
-    # -10 log10(MSE) rather than 10 log10(1 / MSE): an infinite MSE then gives -inf, not an error.
-    return -10.0 * math.log10(mse)
-
-
-def max_abs_error(a: np.ndarray, b: np.ndarray) -> float:
-    """Return ``max |a - b|`` over all elements of two float outputs of the same shape."""
-    x, y = _float_pair(a, b)
-    return float(np.max(np.abs(x - y)))
 
 
 def protocol(scale: int) -> str:

@@ -16,13 +16,13 @@ A pixel kept at distance ``d`` from an interior tile edge sees ``d`` pixels of t
 side; with ``d ≥`` the receptive-field radius the tile computes exactly what the whole image does.
 SR networks' effective context decays much faster than their receptive field, so a smaller
 overlap already gives ≥ 50 dB against the whole image (:data:`DEFAULT_OVERLAP`, measured by
-``tests/test_tiling.py`` and the bench). When the image is smaller than the tile along an axis it
+``tests/core/test_tiling.py`` and the bench). When the image is smaller than the tile along an axis it
 is edge-padded (``numpy.pad(mode="edge")``) to the tile and the output cropped back; outputs near
 that padded border are then approximate.
 
 Tile size from memory: a fixed-shape graph's tile is its input size, so a memory budget chooses
 among the exported sizes — :func:`choose_input_size` keeps the largest whose *measured* peak fits.
-The peak is measured (:func:`bnn_deploy.benchmarking.host.measure_peak_memory`: a fresh process runs the
+The peak is measured (:func:`bnn_deploy.runtimes.isolated.measure_peak_memory`: a fresh process runs the
 graph twice and reads its resident high-water mark) because no static count holds: float convs'
 im2col scratch at HR resolution and kernels' transient buffers make a 320x180 BBCU-M use 3-7× the
 memory of its simultaneously live activations, depending on the kernel.
@@ -106,6 +106,26 @@ def run_tiled(predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int,
             if progress is not None:
                 progress(done, total)
     return out
+
+
+def predict_image(predict, input_shape, img: np.ndarray, scale: int, overlap: int = DEFAULT_OVERLAP,
+                  progress=None) -> tuple[np.ndarray, dict]:
+    """One HxWxC image through a runner: whole when it takes any size (``input_shape`` None), else tiled.
+
+    Returns ``(sR image, {"tiles", "padded"})``; ``padded`` says the image was smaller than the tile
+    along an axis, so it was edge-padded and the output near that border is approximate. This is
+    the one place that makes the whole-image-or-tiles choice.
+    """
+    if input_shape is None:
+        return np.asarray(predict(np.asarray(img, dtype=np.float32)[None]))[0], {"tiles": 1, "padded": False}
+    tile_hw = tuple(int(v) for v in input_shape[1:3])
+    sr = run_tiled(predict, img, tile_hw, scale, overlap, progress)
+    return sr, {"tiles": tile_count(img.shape[:2], tile_hw, overlap), "padded": is_padded(img.shape[:2], tile_hw)}
+
+
+def is_padded(image_hw: tuple[int, int], tile_hw: tuple[int, int]) -> bool:
+    """An image smaller than the tile along an axis is edge-padded: its output there is approximate."""
+    return bool(image_hw[0] < tile_hw[0] or image_hw[1] < tile_hw[1])
 
 
 # ---------------------------------------------------------------- memory

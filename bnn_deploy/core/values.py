@@ -6,6 +6,7 @@ import re
 
 from bnn_deploy.core.errors import BnnDeployError
 
+MAX_SIDE = 16384  # pixels per side of an input size: beyond it no board has the memory
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
@@ -15,8 +16,8 @@ def parse_size(text: str, option: str = "size") -> tuple[int, int]:
     if not match:
         raise BnnDeployError(f"{option} {text!r} is not WIDTHxHEIGHT; give e.g. 320x180")
     width, height = int(match.group(1)), int(match.group(2))
-    if width < 1 or height < 1 or width > 16384 or height > 16384:
-        raise BnnDeployError(f"{option} {text!r} is out of range; width and height must be 1..16384")
+    if width < 1 or height < 1 or width > MAX_SIDE or height > MAX_SIDE:
+        raise BnnDeployError(f"{option} {text!r} is out of range; width and height must be 1..{MAX_SIDE}")
     return width, height
 
 

@@ -33,7 +33,9 @@ from bnn_deploy.devices.board_runtime import BINARY_NAME
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, staged_dir
 from bnn_deploy.core.formats import FORMATS
-from bnn_deploy.runtimes.artifacts import ExportDir
+from bnn_deploy.core.parity import Parity, compare
+from bnn_deploy.core.exports import ExportDir
+from bnn_deploy.core.jsonio import dumps
 
 DEFAULT_TIMEOUT_S = 900.0  # per command on the board, e.g. one artifact's whole run
 TFLITE_PY_RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -53,7 +55,7 @@ def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
     input size, in NCHW. The PyTorch sources (the parity references) stay on the host.
     """
     from bnn_deploy.core.manifest import MANIFEST
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     exp = read_export(export_dir)
     artifacts = []
@@ -62,8 +64,8 @@ def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
             continue
         if art.input_hw is not None:
             (h, w), layout = art.input_hw, "NHWC"
-        elif exp.manifest.get("input_sizes"):
-            (w, h), layout = exp.manifest["input_sizes"][0], "NCHW"
+        elif exp.manifest.input_sizes:
+            (w, h), layout = exp.manifest.input_sizes[0], "NCHW"
         else:
             raise BnnDeployError(f"{MANIFEST} has no input_sizes for the dynamic ONNX file; "
                                  "re-run bnn-deploy export")
@@ -193,11 +195,11 @@ def bench_on_device(export_dir, device: str, *, host: str | None = None, key: st
             if transport is None:
                 tr.close()
         report.update(export_dir=str(Path(export_dir).resolve()), out_dir=str(out.resolve()),
-                      manifest_source=exp.manifest.get("source"),
+                      manifest_source=exp.manifest.source,
                       started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                       wall_seconds=round(time.monotonic() - started, 2))
         _relocate_paths(report, staging, out)
-        (staging / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (staging / "report.json").write_text(dumps(report))
     return report
 
 
@@ -335,22 +337,19 @@ def _relocate_paths(report: dict, staging: Path, out: Path) -> None:
         r["outputs"] = [move(p) for p in r.get("outputs", [])]
 
 
-def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str, dict]:
+def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str, Parity]:
     """Parity of the board's outputs against host outputs ``{artifact file: array}``.
 
-    Returns ``{artifact name: {max_abs_error, parity_psnr_db}}`` for every artifact whose outputs
-    came back; what the bench wiring adds to the report next to the host figures.
+    Returns ``{artifact name: Parity}`` for every artifact whose outputs came back; what the bench
+    wiring adds to the report next to the host figures.
     """
-    from bnn_deploy.core.metrics import max_abs_error, parity_psnr
-
     figures = {}
     for r in report["artifacts"]:
         ref = reference.get(r["file"])
         if not r.get("parity_measured") or ref is None:
             continue
-        got = np.load(r["outputs"][0])
-        figures[r["name"]] = {"max_abs_error": max_abs_error(got, ref),
-                              "parity_psnr_db": parity_psnr(got, ref)}
+        figures[r["name"]] = compare([np.load(r["outputs"][0])], [ref],
+                                     reference="PyTorch eager on this machine, same model, on the input the board ran")
     return figures
 
 

@@ -106,7 +106,9 @@ def _deployed(exp, budget: int | None) -> list[dict]:
 
     ``estimated_bytes``: the measured peak of the chosen size under ``budget`` (None without one).
     """
+    from bnn_deploy.core.photos import bench_input
     from bnn_deploy.runtimes.artifacts import open_artifact
+    from bnn_deploy.runtimes.lce import verify_kernel
 
     out = []
     for fmt, role in (("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"),
@@ -115,27 +117,13 @@ def _deployed(exp, budget: int | None) -> list[dict]:
         art, need = _artifact_size_for_budget(exp, fmt, role, budget, kernel)
         if art is None:
             continue
-        runner = open_artifact(art, kernel=kernel)
-        out.append({"name": art.name, "format": fmt, "role": role, "artifact": art, "runner": runner,
-                    "estimated_bytes": need})
+        check = None
+        if fmt == "lce":
+            check = verify_kernel(art.file, bench_input(art.input_hw, exp.scale), _LCE_KERNEL)
+            kernel = check["kernel"]
+        out.append({"name": art.name, "format": fmt, "role": role, "artifact": art,
+                    "runner": open_artifact(art, kernel=kernel), "estimated_bytes": need, "kernel_check": check})
     return out
-
-
-def _run(entry: dict, lr: np.ndarray, scale: int, overlap: int) -> tuple[np.ndarray, dict]:
-    """``(SR image, {"tiles", "padded"})`` of one deployment on one LR image.
-
-    ``padded``: the image is smaller than the tile along some axis, so it was edge-padded and the
-    output near that border is approximate (see :mod:`bnn_deploy.core.tiling`).
-    """
-    from bnn_deploy.core.tiling import run_tiled, tile_count
-
-    runner = entry["runner"]
-    if runner.input_shape is None:
-        return runner.predict(lr[None])[0], {"tiles": 1, "padded": False}
-    tile_hw = tuple(runner.input_shape[1:3])
-    padded = lr.shape[0] < tile_hw[0] or lr.shape[1] < tile_hw[1]
-    return (run_tiled(runner.predict, lr, tile_hw, scale, overlap),
-            {"tiles": tile_count(lr.shape[:2], tile_hw, overlap), "padded": padded})
 
 
 # ---------------------------------------------------------------- the evaluation
@@ -146,7 +134,9 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
              trust_pickle: bool = False, progress=None) -> dict:
     """Evaluate an export directory or a checkpoint (see module docstring); returns the report."""
     from bnn_deploy.core.images import bicubic_upscale
-    from bnn_deploy.core.metrics import parity_psnr, sr_metrics
+    from bnn_deploy.core.metrics import sr_metrics
+    from bnn_deploy.core.parity import Parity, compare
+    from bnn_deploy.core.tiling import predict_image
     from bnn_deploy.core.photos import lr_hr_pair
     from bnn_deploy.core.metrics import protocol
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
@@ -157,7 +147,7 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
     references: dict[str, dict] = {}  # role -> {name, predict}
     deployed: list[dict] = []
     if is_export:
-        from bnn_deploy.runtimes.artifacts import read_export
+        from bnn_deploy.core.exports import read_export
 
         exp = read_export(target)
         scale, source = exp.scale, exp.path
@@ -188,6 +178,7 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
 
     names = ["bicubic"] + [r["name"] for r in references.values()] + [d["name"] for d in deployed]
     per_model: dict[str, list[dict]] = {n: [] for n in names}
+    pairs: dict[str, list] = {d["name"]: [] for d in deployed}  # (image, output, its PyTorch reference's)
     crops = []
     for i, (image_name, hr_full) in enumerate(images, 1):
         lr, hr = lr_hr_pair(hr_full, scale)
@@ -197,14 +188,16 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
             outputs[ref["name"]] = ref["predict"](lr[None])[0]
         tiles = {}
         for d in deployed:
-            outputs[d["name"]], tiles[d["name"]] = _run(d, lr, scale, overlap)
+            outputs[d["name"]], tiles[d["name"]] = predict_image(d["runner"].predict, d["runner"].input_shape, lr,
+                                                                 scale, overlap)
         for name in names:
             row = {"image": image_name, **sr_metrics(outputs[name], hr, scale)}
             role_ref = next((d for d in deployed if d["name"] == name), None)
             if role_ref is not None:
                 ref = references.get(role_ref["role"])
                 row.update(tiles[name])
-                row["parity_db"] = None if ref is None else parity_psnr(outputs[name], outputs[ref["name"]])
+                if ref is not None:
+                    pairs[name].append((image_name, outputs[name], outputs[ref["name"]]))
             per_model[name].append(row)
         crops.append(_write_crop(crops_dir, image_name, hr, outputs, references, deployed, scale))
     models = []
@@ -214,15 +207,18 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
                  "mean": {m: float(np.mean([r[m] for r in rows])) for m in ("psnr", "ssim")}}
         d = next((d for d in deployed if d["name"] == name), None)
         if d is not None:
-            parities = [r["parity_db"] for r in rows if r["parity_db"] is not None]
+            got = pairs[name]
+            parity = (compare([o for _, o, _ in got], [r for _, _, r in got], names=[n for n, _, _ in got],
+                              reference="PyTorch on the whole image, same model") if got else
+                      Parity.not_measured("the PyTorch model of this artifact was not found"))
             entry.update({"format": d["format"], "role": d["role"], "file": d["artifact"].file,
-                          "runtime": d["runner"].runtime, "kernel": d["runner"].kernel,
+                          "sha256": d["artifact"].sha256, "runtime": d["runner"].runtime, "kernel": d["runner"].kernel,
+                          "kernel_check": d["kernel_check"],
                           "tile": None if d["runner"].input_shape is None else
                           {"input_size": f"{d['runner'].input_shape[2]}x{d['runner'].input_shape[1]}",
                            "overlap": overlap, "measured_peak_bytes": d["estimated_bytes"]},
-                          "min_parity_db": min(parities) if parities else None,
-                          "padded_images": [r["image"] for r in rows if r["padded"]],
-                          "parity_reference": "PyTorch on the whole image, same model"})
+                          "parity": parity.to_json(),
+                          "padded_images": [r["image"] for r in rows if r["padded"]]})
         elif name != "bicubic":
             role = next(r for r, ref in references.items() if ref["name"] == name)
             entry.update({"format": "pytorch", "role": role, "file": references[role]["file"]})
@@ -231,7 +227,9 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
               "images": [name for name, _ in images],
               "protocol": protocol(scale),
               "memory_budget_bytes": memory_budget, "tile_overlap": overlap, "models": models,
-              "crops": crops, "crops_dir": str(crops_dir), "notes": notes}
+              "crops": crops, "crops_dir": str(crops_dir), "notes": notes,
+              # what `export` may remove when it replaces the artifacts these results describe
+              "files_written": [os.path.relpath(c["file"], out) for c in crops]}
     write_json(out / "eval.json", report, REPORT_DIGITS)
     report["json"] = str(out / "eval.json")
     return report
@@ -326,8 +324,8 @@ def render_eval(report: dict) -> str:
              f"{', '.join(report['images'][:4])}{' ...' if len(report['images']) > 4 else ''})",
              f"{'model':<{nw}} {'PSNR':>7} {'SSIM':>7} {'parity vs PyTorch':>18} {'tiles':>16}"]
     for m in report["models"]:
-        par = m.get("min_parity_db")
-        par_s = "" if "min_parity_db" not in m else ("n/a" if par is None else (par if isinstance(par, str) else f"{par:.1f} dB"))
+        par = (m.get("parity") or {}).get("psnr_db", "")
+        par_s = "n/a" if par is None else (par if isinstance(par, str) else f"{par:.1f} dB")
         tile = m.get("tile")
         tile_s = f"{tile['input_size']} o{tile['overlap']}" if tile else ""
         lines.append(f"{m['name']:<{nw}} {m['mean']['psnr']:>7.2f} {m['mean']['ssim']:>7.4f} {par_s:>18} {tile_s:>16}")

@@ -6,7 +6,7 @@ import time
 
 from bnn_deploy.core.images import load_image, save_image
 from bnn_deploy.models.checkpoint import load_checkpoint
-from bnn_deploy.models.run import run_torch
+from bnn_deploy.models.run import run_image
 
 
 def upscale_file(ckpt: str, image: str, output: str, *, k: float | None = None,
@@ -15,7 +15,7 @@ def upscale_file(ckpt: str, image: str, output: str, *, k: float | None = None,
     loaded = load_checkpoint(ckpt, k=k, trust_pickle=trust_pickle)
     lr = load_image(image)
     start = time.perf_counter()
-    sr = run_torch(loaded.model, lr)
+    sr = run_image(loaded.model, lr)
     seconds = time.perf_counter() - start
     save_image(output, sr)
     return {"checkpoint": loaded.path, "arch": loaded.arch, "scale": loaded.config["scale"],

@@ -18,13 +18,13 @@ from bnn_deploy.core.metrics import protocol
 
 def evaluate_quality(model, scale: int, photos=None) -> dict:
     """Per-photo and mean PSNR/SSIM of ``model`` and of bicubic upscaling."""
-    from bnn_deploy.models.run import run_torch
+    from bnn_deploy.models.run import run_image
 
     photos = holdout_photos() if photos is None else photos
     rows = []
     for name, hr_full in photos:
         lr, hr = lr_hr_pair(hr_full, scale)
-        model_m = sr_metrics(run_torch(model, lr), hr, scale)
+        model_m = sr_metrics(run_image(model, lr), hr, scale)
         bicubic_m = sr_metrics(bicubic_upscale(lr, scale), hr, scale)
         rows.append({"image": name, "lr_size": [lr.shape[1], lr.shape[0]],
                      "model": model_m, "bicubic": bicubic_m})

@@ -71,3 +71,12 @@ def worker_spec(artifact, *, threads: int, input_path, scale: int, photos=None, 
     return {"artifact": asdict(artifact), "runtime": artifact.runtime, "threads": threads, "kernel": kernel,
             "input": str(input_path), "photos": None if photos is None else str(photos), "scale": scale,
             "overlap": overlap, "warmup": warmup, "runs": runs, "max_secs": max_secs, "select_runs": SELECT_RUNS}
+
+
+def load_outputs(result: dict) -> dict | None:
+    """A worker's saved outputs (``{"bench": ..., "photo:0": ...}``), or None when it failed."""
+    path = result.get("outputs_file")
+    if "error" in result or not path or not Path(path).is_file():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

@@ -77,28 +77,51 @@ def read_model_bytes(path: str) -> bytes:
 
 
 def open_lce(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Runner:
-    """Load an LCE (or any TFLite) flatbuffer into LCE's interpreter with one kernel option."""
+    """Load an LCE (or any TFLite) flatbuffer file into LCE's interpreter with one kernel option."""
+    return open_lce_data(read_model_bytes(path), label=str(path), threads=threads, kernel=kernel)
+
+
+def open_lce_data(data: bytes, *, label: str = "flatbuffer", threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Runner:
+    """Load flatbuffer bytes (e.g. fresh from the converter) into LCE's interpreter; ``label`` names it."""
     threads = check_threads(threads)
     flags = KERNELS[check_kernel(kernel, tuple(KERNELS))]
     wrapper = _wrapper_module()
-    data = read_model_bytes(path)
     start = time.perf_counter()
     try:
         interpreter = wrapper.LiteInterpreter(data, threads, *flags)
     except RuntimeError as exc:
-        first = first_line(exc)
-        raise BnnDeployError(f"LCE's interpreter cannot load {path} ({first}); re-export it") from exc
+        raise BnnDeployError(f"LCE's interpreter cannot load {label} ({first_line(exc)}); re-export it") from exc
     load_ms = elapsed_ms(start)
     shape = tuple(int(d) for d in interpreter.input_shapes[0])
 
     def predict(x: np.ndarray, _keep=data) -> np.ndarray:  # _keep: the interpreter reads the buffer
-        return interpreter.predict([x])[0]
+        return interpreter.predict([runner.check_input(x)])[0]
 
     runner = Runner(runtime="lce", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
-                    load_ms=load_ms, path=str(path))
-    plain = runner.predict
-    runner.predict = lambda x: plain(runner.check_input(x))
+                    load_ms=load_ms, path=label)
     return runner
+
+
+def max_abs_diff(out: np.ndarray, reference: np.ndarray) -> float:
+    """``max |out - reference|`` in float64; ``inf`` when the shapes differ."""
+    if out.shape != reference.shape:
+        return float("inf")
+    return float(np.max(np.abs(out.astype(np.float64) - reference)))
+
+
+def verify_kernel(path: str, x: np.ndarray, kernel: str, *, threads: int = 1) -> dict:
+    """Check that ``kernel`` gives LCE's default kernel's output on ``x`` (the rule of :func:`choose_kernel`).
+
+    Returns ``{"kernel": kernel if identical else "default", "requested", "max_abs_diff", "identical"}``:
+    a caller that wants the faster kernel never gets an output the default kernel would not give.
+    """
+    if kernel == AUTO_REFERENCE:
+        return {"kernel": kernel, "requested": kernel, "max_abs_diff": 0.0, "identical": True}
+    reference = open_lce(path, threads=threads, kernel=AUTO_REFERENCE).predict(x)
+    diff = max_abs_diff(open_lce(path, threads=threads, kernel=kernel).predict(x), reference)
+    identical = diff <= IDENTICAL_TOLERANCE
+    return {"kernel": kernel if identical else AUTO_REFERENCE, "requested": kernel, "max_abs_diff": diff,
+            "identical": bool(identical)}
 
 
 def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
@@ -122,7 +145,7 @@ def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
         out = runner.predict(x)
         if reference is None:
             reference = out
-        diff = float(np.max(np.abs(out.astype(np.float64) - reference))) if out.shape == reference.shape else float("inf")
+        diff = max_abs_diff(out, reference)
         rows[kernel] = {"kernel": kernel, "identical": bool(diff <= IDENTICAL_TOLERANCE),
                         "bit_identical": bool(np.array_equal(out, reference)), "max_abs_diff": diff, "samples": []}
     xin = runners[AUTO_REFERENCE].check_input(x)

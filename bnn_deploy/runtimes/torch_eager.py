@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.models.run import run_model
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms
 
 KERNELS = ("default",)
@@ -34,10 +35,8 @@ def open_torch(checkpoint: str, *, threads: int = 1, kernel: str = "default", mo
     load_ms = elapsed_ms(start)
 
     def predict(x: np.ndarray) -> np.ndarray:
-        nchw = torch.from_numpy(runner.check_input(x)).permute(0, 3, 1, 2)
-        with torch.inference_mode():
-            y = model(nchw)
-        return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
+        nchw = np.ascontiguousarray(runner.check_input(x).transpose(0, 3, 1, 2))
+        return np.ascontiguousarray(run_model(model, nchw).transpose(0, 2, 3, 1))
 
     runner = Runner(runtime="pytorch", kernel=kernel, threads=threads, input_shape=None, predict=predict,
                     load_ms=load_ms, path=str(checkpoint))

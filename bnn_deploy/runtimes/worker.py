@@ -87,7 +87,8 @@ def measure(spec: dict) -> dict:
 
 
 def _open(spec: dict, kernel: str | None):
-    from bnn_deploy.runtimes.artifacts import Artifact, open_artifact
+    from bnn_deploy.core.exports import Artifact
+    from bnn_deploy.runtimes.artifacts import open_artifact
 
     art = Artifact(**spec["artifact"])
     if art.input_hw is not None:
@@ -99,18 +100,11 @@ def _photos(runner, spec: dict) -> dict:
     """SR outputs (HxWx3) of the LR photos in ``spec["photos"]``: tiled for fixed-shape graphs."""
     if not spec.get("photos"):
         return {}
-    from bnn_deploy.core.tiling import run_tiled
+    from bnn_deploy.core.tiling import predict_image
 
-    out = {}
     with np.load(spec["photos"]) as photos:
-        for key in photos.files:
-            lr = photos[key]
-            if runner.input_shape is None:
-                out[f"photo:{key}"] = runner.predict(lr[None])[0]
-            else:
-                out[f"photo:{key}"] = run_tiled(runner.predict, lr, runner.input_shape[1:3], spec["scale"],
-                                                spec["overlap"])
-    return out
+        return {f"photo:{key}": predict_image(runner.predict, runner.input_shape, photos[key], spec["scale"],
+                                              spec["overlap"])[0] for key in photos.files}
 
 
 def _save_npz(path: str, arrays: dict) -> None:

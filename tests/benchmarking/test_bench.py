@@ -74,7 +74,7 @@ def test_speedups_host_and_settings(bench):
         assert s["speedup"] == pytest.approx(base["latency_ms"]["median"] / lce["latency_ms"]["median"], rel=1e-3)
     host = report["host"]
     assert host["cpu"] and host["os"] and host["logical_cores"] >= 1
-    assert {"larq-compute-engine", "onnxruntime", "torch", "numpy"} <= set(host["versions"])
+    assert {"larq_compute_engine", "onnxruntime", "torch", "numpy"} <= set(host["versions"])
     assert report["settings"] == {"threads": [1], "warmup": 1, "runs": 4, "max_secs": 3.0, "kernel": "auto",
                                   "tile_overlap": report["settings"]["tile_overlap"]}
     assert report["bicubic"]["psnr_db"] > 20

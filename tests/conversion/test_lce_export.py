@@ -8,6 +8,7 @@ so a conversion plus parity run takes a few seconds. The figures each test reach
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ import pytest
 import torch
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.conversion.export import export_model, module_for_node, render_export
+from bnn_deploy.conversion.export import export_model, render_export
+from bnn_deploy.conversion.sources import module_for_node
 from bnn_deploy.models.checkpoint import save_checkpoint
 from bnn_deploy.models.registry import create_model
 from support.models import randomize_
+from bnn_deploy.core.flatbuffer import read_flatbuffer
 
 SIZE = (32, 24)  # LR width x height
 MIN_DB = 70.0
@@ -36,12 +39,12 @@ def _checkpoint(tmp_path: Path, name: str, arch: str, seed: int = 0, **config) -
 def _export(tmp_path: Path, name: str, arch: str, formats=("lce",), sizes=(SIZE,), **config) -> dict:
     ckpt = _checkpoint(tmp_path, name, arch, **config)
     manifest = export_model(ckpt, formats=list(formats), input_sizes=list(sizes), out_dir=tmp_path / "out" / name,
-                            min_parity_db=MIN_DB)
+                            min_parity_db=MIN_DB).to_json()
     for art in manifest["artifacts"]:
         if art["format"] == "lce":
             par = art["parity"]
             print(f"\n{name} {art['input_size']}: bitpacked {art['binary_convs']['bitpacked']}/"
-                  f"{art['binary_convs']['total']}, parity {par['min_parity_psnr_db']} dB, "
+                  f"{art['binary_convs']['total']}, parity {par['psnr_db']} dB, "
                   f"max |err| {par['max_abs_error']:.2g}, PSNR vs HR torch {par['reference_psnr_vs_hr_db']} / "
                   f"LCE {par['psnr_vs_hr_db']}")
     return manifest
@@ -57,7 +60,7 @@ def _assert_all_bitpacked(manifest: dict, expected: int) -> None:
         assert art["op_histogram"]["LceBconv2d"] == expected
         assert art["op_histogram"]["LceQuantize"] == expected
         assert "LceDequantize" not in art["op_histogram"]
-        assert art["parity"]["min_parity_psnr_db"] == "inf" or art["parity"]["min_parity_psnr_db"] >= MIN_DB
+        assert art["parity"]["psnr_db"] == "inf" or art["parity"]["psnr_db"] >= MIN_DB
 
 
 # ---------------------------------------------------------------- model families
@@ -92,23 +95,22 @@ def test_attention_units_each_type_on_each_branch(tmp_path, binary_attn, residua
 
 def _rebuild_and_convert(ckpt: str, tmp_path: Path, hw=(24, 32)):
     """The export pipeline's pieces on a checkpoint, for tests that need custom inputs."""
-    from bnn_deploy.conversion.export import load_source, _rebuild
+    from bnn_deploy.conversion.sources import load_source, rebuild
     from bnn_deploy.conversion.lce import convert_lce
     from bnn_deploy.conversion.onnx_to_tf import save_saved_model
 
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     src = load_source(ckpt, str(work))
-    rebuilt = _rebuild(src, hw)
+    rebuilt = rebuild(src, hw)
     data = convert_lce(save_saved_model(rebuilt, work / "sm"))
     return src, rebuilt, data
 
 
 def _lce_vs_reference(src, data: bytes, nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from bnn_deploy.conversion.lce import nchw_to_nhwc, nhwc_to_nchw, run_tflite
+    from support.flatbuffers import run_flatbuffer
 
-    (out,), _ = run_tflite(data, [nchw_to_nhwc(nchw)])
-    return src.reference([nchw])[0], nhwc_to_nchw(out)
+    return src.reference([nchw])[0], run_flatbuffer(data, nchw)
 
 
 def test_pixel_shuffle_permutation_matches_torch():
@@ -141,7 +143,7 @@ def test_pixel_shuffle_permutation_moves_into_binary_conv_and_rprelu(tmp_path):
 
     lr = crop_center(load_photo("chelsea.png"), 24, 32).transpose(2, 0, 1)[None].copy()
     ref, got = _lce_vs_reference(src, data, lr)
-    from bnn_deploy.core.metrics import parity_psnr
+    from bnn_deploy.core.parity import parity_psnr
 
     assert parity_psnr(got, ref) >= MIN_DB
 
@@ -195,7 +197,7 @@ def test_sign_of_exact_zero_is_plus_one(tmp_path):
     assert seen[0] > 100  # the case under test really occurs
     src, rebuilt, data = _rebuild_and_convert(str(path), tmp_path)
     ref, got = _lce_vs_reference(src, data, lr)
-    from bnn_deploy.core.metrics import parity_psnr
+    from bnn_deploy.core.parity import parity_psnr
 
     assert parity_psnr(got, ref) >= MIN_DB
 
@@ -274,7 +276,7 @@ def test_float_fallback_in_flatbuffer_is_named():
         data = convert_lce(d)
     rebuilt = SimpleNamespace(binary_layers={"bconv0": "layer.good", "bconv1": "layer.broken"})
     with pytest.raises(BnnDeployError, match=r"1/2 binary convs.*layer\.broken") as err:
-        check_bitpacked(data, rebuilt, "net")
+        check_bitpacked(read_flatbuffer(data), rebuilt, "net")
     assert "layer.good" not in str(err.value)
 
 
@@ -289,8 +291,9 @@ def test_sizes_baselines_and_manifest(tmp_path):
     ref = tmp_path / "msr.pt"
     save_checkpoint(ref, create_model("msrresnet", scale=2, num_feat=8, num_block=1))
     out = tmp_path / "export"
-    manifest = export_model(ckpt, formats=["lce", "tflite-float", "tflite-int8"], input_sizes=[(32, 24), (20, 16)],
-                            target="armv7", out_dir=out, min_parity_db=MIN_DB, float_ref=ref)
+    result = export_model(ckpt, formats=["lce", "tflite-float", "tflite-int8"], input_sizes=[(32, 24), (20, 16)],
+                          target="armv7", out_dir=out, min_parity_db=MIN_DB, float_ref=ref)
+    manifest = result.manifest.to_json()
     files = sorted(p.name for p in out.iterdir())
     assert files == sorted(["bm_32x24.lce.tflite", "bm_32x24.float.tflite", "bm_20x16.lce.tflite",
                             "bm_20x16.float.tflite", "msr_32x24.float.tflite", "msr_32x24.int8.tflite",
@@ -315,16 +318,16 @@ def test_sizes_baselines_and_manifest(tmp_path):
         if art["format"] == "tflite-int8":
             assert "CONV_2D" in hist and art["role"] == "float-ref"
             assert art["parity"]["psnr_vs_hr_db"] is not None
-    text = render_export(manifest)
+    text = render_export(result)
     assert "binary convs bitpacked: 4/4" in text and "LceBconv2d 4" in text
 
 
 def test_onnx_format_hook_and_replacing_a_previous_export(tmp_path):
     ckpt = _checkpoint(tmp_path, "bl", "bbcu_l", scale=2, num_feat=8, num_block=1)
     out = tmp_path / "o"
-    first = export_model(ckpt, formats=["lce"], input_sizes=[SIZE], out_dir=out)
+    first = export_model(ckpt, formats=["lce"], input_sizes=[SIZE], out_dir=out).to_json()
     assert sorted(p.name for p in out.iterdir()) == ["bl_32x24.lce.tflite", "manifest.json"]
-    second = export_model(ckpt, formats=["lce", "onnx"], input_sizes=[(16, 12)], out_dir=out)
+    second = export_model(ckpt, formats=["lce", "onnx"], input_sizes=[(16, 12)], out_dir=out).to_json()
     assert sorted(p.name for p in out.iterdir()) == ["bl.onnx", "bl_16x12.lce.tflite", "manifest.json"]
     onnx_art = [a for a in second["artifacts"] if a["format"] == "onnx"][0]
     assert onnx_art["size_bytes"] == (out / "bl.onnx").stat().st_size
@@ -429,22 +432,47 @@ def test_unsupported_module_is_named_with_its_path_and_type(tmp_path):
 def test_bundled_trained_models_bitpacked_with_parity(tmp_path, name):
     # Trained weights, not random ones: real thresholds and scales, and a real image to compare.
     manifest = export_model(name, formats=["lce"], input_sizes=[(64, 48)], out_dir=tmp_path / name,
-                            min_parity_db=MIN_DB)
+                            min_parity_db=MIN_DB).to_json()
     _assert_all_bitpacked(manifest, 10)
     (art,) = _lce(manifest)
     assert manifest["source"]["sha256"] and art["parity"]["psnr_vs_hr_db"] is not None
-    print(f"\n{name}: parity {art['parity']['min_parity_psnr_db']} dB, PSNR vs HR torch "
+    print(f"\n{name}: parity {art['parity']['psnr_db']} dB, PSNR vs HR torch "
           f"{art['parity']['reference_psnr_vs_hr_db']} / LCE {art['parity']['psnr_vs_hr_db']}")
 
 
-def test_source_inside_out_dir_is_refused_and_kept(tmp_path):
-    # The export replaces --out whole: a source inside it would be deleted with the old export.
+def test_source_inside_a_folder_that_is_not_an_export_is_refused_and_kept(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     ckpt = _checkpoint(out, "inside", "bbcu_m", scale=2, num_feat=8, num_block=1)
-    with pytest.raises(BnnDeployError, match="inside the output directory"):
+    with pytest.raises(BnnDeployError, match="not empty and is not a bnn-deploy export"):
         export_model(ckpt, formats=["lce"], input_sizes=[SIZE], out_dir=out)
     assert Path(ckpt).exists()
+
+
+def test_reexport_replaces_only_its_own_files(tmp_path):
+    """A re-export replaces the files its previous manifest lists, removes eval's results about them,
+    keeps the user's files (and a source kept inside the export), and writes the manifest last."""
+    out = tmp_path / "out"
+    ckpt = _checkpoint(tmp_path, "re", "bbcu_m", scale=2, num_feat=8, num_block=1)
+    export_model(ckpt, formats=["lce", "tflite-float"], input_sizes=[SIZE], out_dir=out)
+    (out / "NOTES.txt").write_text("mine\n")
+    shutil.copy(ckpt, out / "re.pt")  # the user keeps the checkpoint next to its export
+    (out / "eval" / "crops").mkdir(parents=True)
+    (out / "eval" / "crops" / "a.png").write_bytes(b"png")
+    (out / "eval" / "mine.txt").write_text("mine too\n")
+    (out / "eval" / "eval.json").write_text(json.dumps({"files_written": ["crops/a.png"]}))
+    result = export_model(out / "re.pt", formats=["lce"], input_sizes=[SIZE], out_dir=out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["NOTES.txt", "eval", "manifest.json", "re.pt", "re_32x24.lce.tflite"]
+    assert (out / "NOTES.txt").read_text() == "mine\n" and (out / "eval" / "mine.txt").exists()
+    assert not (out / "eval" / "eval.json").exists() and not (out / "eval" / "crops").exists()
+    ch = result.changes
+    assert ch.replaced == ["re_32x24.lce.tflite"] and "re_32x24.float.tflite" in ch.removed
+    assert "eval/eval.json" in ch.removed and ch.kept == ["NOTES.txt", "re.pt"]
+    assert "left alone (not written by bnn-deploy): NOTES.txt, re.pt" in render_export(result)
+    # an artifact of the export as the source of the next one would be overwritten: refused
+    with pytest.raises(BnnDeployError, match="is an artifact of the export"):
+        export_model(out / "re_32x24.lce.tflite", out_dir=out)
 
 
 def test_manifest_json_has_no_nan_or_infinity_tokens():

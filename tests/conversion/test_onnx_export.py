@@ -124,11 +124,11 @@ def test_family_exports_and_matches_pytorch_on_ort(family, exported):
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "height", "width"]
 
     parity = onnx_parity(model, path, PARITY_IMAGES)
-    PARITY_FIGURES[family] = [r["psnr_db"] for r in parity["images"]]
+    PARITY_FIGURES[family] = [r.psnr_db for r in parity.images]
     scale = model.config["scale"]
-    for row, (_, img) in zip(parity["images"], PARITY_IMAGES):
-        assert row["psnr_db"] >= MIN_DB, (family, row)
-    assert parity["min_psnr_db"] >= MIN_DB
+    for row in parity.images:
+        assert row.psnr_db >= MIN_DB, (family, row)
+    assert parity.psnr_db >= MIN_DB
     out = ort_session(path).run(None, {"lr": PARITY_IMAGES[1][1]})[0]
     assert out.shape == (1, 3, LR_SIZES[1][0] * scale, LR_SIZES[1][1] * scale)
 
@@ -173,7 +173,7 @@ def test_parity_check_fails_when_thresholds_are_lost(family, exported):
         for m in wrong.modules():
             if hasattr(m, "move0"):
                 m.move0.bias.zero_()
-    assert onnx_parity(wrong, path, PARITY_IMAGES)["min_psnr_db"] < MIN_DB
+    assert onnx_parity(wrong, path, PARITY_IMAGES).psnr_db < MIN_DB
 
 
 def test_export_metadata_and_no_weight_subgraphs(exported):
@@ -221,9 +221,9 @@ def test_artifact_writes_file_with_parity_and_coverage(tmp_path):
                              config=model.config)
     result = export_onnx_artifact(loaded, tmp_path / "out")
     assert result["file"] == str(tmp_path / "out" / "tiny_m.onnx") and os.path.isfile(result["file"])
-    assert result["parity"]["min_psnr_db"] == "inf" or result["parity"]["min_psnr_db"] >= MIN_DB
-    assert len(result["parity"]["images"]) == 2
-    assert any(h % 2 for r in result["parity"]["images"] for h in r["shape"][2:])  # an odd size
+    assert result["parity"].psnr_db >= MIN_DB  # inf when bit-identical
+    assert len(result["parity"].images) == 2
+    assert any(img.name.endswith("[27x31]") for img in result["parity"].images)  # an odd size
     assert result["coverage"]["binary"] == 4 and result["opset"] >= 17
 
 

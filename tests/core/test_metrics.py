@@ -9,9 +9,8 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.parity import max_abs_error, parity_psnr
 from bnn_deploy.core.metrics import (
-    max_abs_error,
-    parity_psnr,
     psnr,
     rgb_to_y,
     sr_metrics,

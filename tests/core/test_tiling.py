@@ -46,7 +46,7 @@ def _torch_predict(**config):
 
 def test_tiled_matches_whole_image_at_the_default_overlap(photo):
     """Worst case: the image length makes neighbours overlap by exactly the default overlap."""
-    from bnn_deploy.core.metrics import parity_psnr
+    from bnn_deploy.core.parity import parity_psnr
 
     predict = _torch_predict(num_feat=32, num_block=4, k=65.0)
     tile = 40
@@ -63,8 +63,9 @@ def test_tiled_matches_whole_image_at_the_default_overlap(photo):
 
 
 def test_lce_artifact_tiled_over_a_photo_matches_pytorch_on_the_whole_image(tmp_path_factory, photo):
-    from bnn_deploy.core.metrics import parity_psnr
-    from bnn_deploy.runtimes.artifacts import open_artifact, read_export
+    from bnn_deploy.core.parity import parity_psnr
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.runtimes.artifacts import open_artifact
 
     exp = read_export(tiny_export(tmp_path_factory))
     img = np.ascontiguousarray(photo[:75, :101])
@@ -105,7 +106,7 @@ def test_memory_budget_picks_the_largest_size_that_fits():
 
 def test_measured_peak_memory_of_a_real_artifact(tmp_path_factory):
     from bnn_deploy.runtimes.isolated import measure_peak_memory
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     exp = read_export(tiny_export(tmp_path_factory))
     h, w = EXPORT_HW

@@ -28,6 +28,7 @@ from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs, re
 from bnn_deploy.core.errors import BnnDeployError
 
 from support.devices import host_output, qemu_inventory
+from bnn_deploy.core.jsonio import dumps
 
 
 def test_preflight_on_emulated_aarch64(arm64_root):
@@ -63,11 +64,11 @@ def test_python_runner_on_emulated_board_matches_host(arm64_root, device_export,
         assert r["parity_measured"]
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
     parity = compare_outputs(report, refs)
-    print(json.dumps(parity, indent=1))
+    print(dumps(parity))
     assert set(parity) == {r["name"] for r in report["artifacts"]}
     for name, fig in parity.items():
         # Same graph, same input, other CPU's kernels: float rounding only.
-        assert fig["max_abs_error"] <= 1e-4 and fig["parity_psnr_db"] >= 100, (name, fig)
+        assert fig.max_abs_error <= 1e-4 and fig.psnr_db >= 100, (name, fig)
     assert list(board.iterdir()) == []
 
 

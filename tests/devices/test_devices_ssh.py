@@ -45,6 +45,7 @@ from bnn_deploy.core.errors import BnnDeployError
 
 from support.devices import export_hashes, free_port, host_output, keygen, sha256_of, ssh_inventory
 from support.fake_benchmark import write_fake_benchmark
+from bnn_deploy.core.jsonio import dumps
 
 
 # ---------------------------------------------------------------- helpers
@@ -97,9 +98,9 @@ def test_full_bench_over_ssh(sshd, device_export, tmp_path):
     # The board's outputs equal the host's on the same input.
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
     parity = compare_outputs(report, refs)
-    print(json.dumps(parity, indent=1))
+    print(dumps(parity))
     assert set(parity) == {r["name"] for r in report["artifacts"]}
-    assert all(p["max_abs_error"] <= 1e-5 for p in parity.values()), parity
+    assert all(p.max_abs_error <= 1e-5 for p in parity.values()), parity
 
     on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
     assert on_disk["artifacts"][0]["outputs"] == report["artifacts"][0]["outputs"]
@@ -620,5 +621,5 @@ def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path
     assert [r["runner"] for r in report["artifacts"]] == ["lce_benchmark_model", "board-python"]
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
     parity = compare_outputs(report, refs)
-    assert len(parity) == 2 and all(p["max_abs_error"] <= 1e-5 for p in parity.values()), parity
+    assert len(parity) == 2 and all(p.max_abs_error <= 1e-5 for p in parity.values()), parity
     assert list(board.iterdir()) == []

@@ -171,7 +171,7 @@ def lce_graph(tmp_path_factory):
     torch.manual_seed(0)
     save_checkpoint(folder / "bm.pt", create_model("bbcu_m", scale=2, num_feat=8, num_block=1))
     manifest = export_model(folder / "bm.pt", formats=["lce"], input_sizes=[(16, 12)],
-                            out_dir=folder / "export", min_parity_db=40, parity_photos=1)
+                            out_dir=folder / "export", min_parity_db=40, parity_photos=1).to_json()
     return folder / "export" / manifest["artifacts"][0]["file"]
 
 

@@ -48,7 +48,9 @@ def test_export_eval_scores_every_deployment(export_eval):
     # the fixed-shape graph ran tiled over whole images, and still matches PyTorch on the whole image
     assert lce["tile"]["input_size"] == "48x32" and all(r["tiles"] > 1 for r in lce["images"])
     assert lce["padded_images"] == []
-    assert lce["min_parity_db"] == "inf" or lce["min_parity_db"] >= 50.0
+    assert lce["parity"]["psnr_db"] == "inf" or lce["parity"]["psnr_db"] >= 50.0
+    # eval checked that its fast LCE kernel gives the default kernel's output before using it
+    assert lce["kernel_check"]["identical"] and lce["kernel"] == lce["kernel_check"]["requested"]
     assert lce["mean"]["psnr"] == pytest.approx(by["pytorch"]["mean"]["psnr"], abs=0.05)
     assert Path(out / "eval.json").is_file()
 

@@ -21,7 +21,7 @@ def export_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exp(export_dir):
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     return read_export(export_dir)
 
@@ -54,7 +54,7 @@ def _reference(exp, role, x):
     ("tflite-int8", "float-ref", None, 30.0),
 ])
 def test_runner_matches_pytorch(exp, lr_input, fmt, role, kernel, min_db):
-    from bnn_deploy.core.metrics import parity_psnr
+    from bnn_deploy.core.parity import parity_psnr
     from bnn_deploy.runtimes.artifacts import open_artifact
 
     art = exp.of(fmt, role)[0]
@@ -164,7 +164,7 @@ def test_read_export_lists_files_and_sources(exp):
 
 
 def test_export_without_manifest_is_refused(tmp_path):
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     (tmp_path / "model.tflite").write_bytes(b"x")
     with pytest.raises(BnnDeployError, match="has no manifest.json"):
@@ -174,7 +174,7 @@ def test_export_without_manifest_is_refused(tmp_path):
 
 
 def test_missing_or_changed_files_are_refused(export_dir, tmp_path):
-    from bnn_deploy.runtimes.artifacts import read_export
+    from bnn_deploy.core.exports import read_export
 
     copy = _copy(export_dir, tmp_path)
     manifest = json.loads((copy / "manifest.json").read_text())
