@@ -149,14 +149,15 @@ def bench_cmd(export_dir, device, threads, warmup, runs, max_secs, kernel, json_
               serial, runtime_bin, cooldown, accept_new_host_key, inventory, timeout):
     """Latency, memory, size, parity and quality of every artifact of an export, each in its own process."""
     from bnn_deploy.benchmarking.board import bench
+    from bnn_deploy.benchmarking.options import BenchOptions
     from bnn_deploy.benchmarking.report import render_bench
     from bnn_deploy.core.values import parse_threads
 
-    result = bench(export_dir, device=device, threads=parse_threads(threads), warmup=warmup, runs=runs,
-                   max_secs=max_secs, kernel=kernel, json_path=json_path, plot_path=plot_path,
-                   progress=lambda msg: click.echo(msg, err=True), host=ssh_host, key=key, serial=serial,
-                   runtime_bin=runtime_bin, cooldown=cooldown, accept_new_host_key=accept_new_host_key,
-                   inventory=inventory, timeout=timeout)
+    options = BenchOptions(device=device, threads=parse_threads(threads), warmup=warmup, runs=runs,
+                           max_secs=max_secs, kernel=kernel, json_out=json_path, plot=plot_path, host=ssh_host,
+                           key=key, serial=serial, runtime_bin=runtime_bin, cooldown=cooldown,
+                           accept_new_host_key=accept_new_host_key, inventory=inventory, timeout=timeout)
+    result = bench(export_dir, options, progress=lambda msg: click.echo(msg, err=True))
     click.echo(render_bench(result))
 
 

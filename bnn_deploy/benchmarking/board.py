@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.benchmarking.host import bench_export
-from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, quality_figures, speedups,
+from bnn_deploy.benchmarking.report import (bicubic_quality, quality_figures, speedups,
                                            write_report)
 from bnn_deploy.core.parity import Parity
 from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.benchmarking.options import BenchOptions
 from bnn_deploy.core.versions import host_info
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.photos import quality_photos
 from bnn_deploy.core.fileio import sha256_file
-from bnn_deploy.runtimes.base import check_threads, latency_stats
+from bnn_deploy.runtimes.base import latency_stats
 
 BOARD_PYTHON_MEMORY = ("board Python runner, one process per artifact on the board: VmRSS (/proc/self/statm) "
                        "at start (Python + numpy), after importing the runtime and loading the model, and after "
@@ -53,78 +53,42 @@ QUALITY_WHERE = ("this machine: the same file run by the host runtimes on the he
                  "covers one input; its parity figure says whether the board computes the same)")
 
 
-def bench(export_dir, *, device: str = "host", threads=(1,), warmup: int = 2, runs: int = 20,
-          max_secs: float = 20.0, kernel: str = "auto", json_path=None, plot_path=None, progress=None,
-          host: str | None = None, key: str | None = None, serial: str | None = None, runtime_bin=None,
-          cooldown: float | None = None, accept_new_host_key: bool = False, inventory=None,
-          timeout: float | None = None) -> dict:
-    """``bnn-deploy bench``: the host bench for ``device="host"``, else :func:`bench_export_on_device`.
-
-    ``max_secs`` and ``kernel`` are the host bench's (a board runs exactly ``runs`` runs with its
-    runner's default kernels); ``host`` … ``timeout`` are a board's and refused with ``device="host"``.
-    """
-    board = {"--host": host, "--key": key, "--serial": serial, "--runtime-bin": runtime_bin,
-             "--cooldown": cooldown, "--accept-new-host-key": accept_new_host_key or None,
-             "--inventory": inventory, "--timeout": timeout}
-    if device == "host":
-        given = [flag for flag, value in board.items() if value is not None]
-        if given:
-            raise BnnDeployError(f"{', '.join(given)} apply to a board, not to --device host; name the board "
-                                 "with --device (bnn-deploy devices lists them)")
-        return bench_export(export_dir, device=device, threads=threads, warmup=warmup, runs=runs,
-                            max_secs=max_secs, kernel=kernel, json_path=json_path, plot_path=plot_path,
-                            progress=progress)
-    if kernel != "auto":
-        raise BnnDeployError(f"--kernel {kernel} picks LCE's kernel on this machine; on a board "
-                             "lce_benchmark_model runs its default kernels: leave out --kernel")
-    return bench_export_on_device(export_dir, device, threads=threads, warmup=warmup, runs=runs,
-                                  cooldown=cooldown or 0.0, host=host, key=key, serial=serial,
-                                  runtime_bin=runtime_bin, accept_new_host_key=accept_new_host_key,
-                                  inventory=inventory, timeout=timeout,
-                                  json_path=json_path, plot_path=plot_path, progress=progress)
+def bench(export_dir, options: BenchOptions, progress=None) -> dict:
+    """``bnn-deploy bench``: every option checked, then the host bench or :func:`bench_export_on_device`."""
+    options.check()
+    if options.on_host:
+        return bench_export(export_dir, options, progress=progress)
+    return bench_export_on_device(export_dir, options, progress=progress)
 
 
-def bench_export_on_device(export_dir, device: str, *, threads=(1,), warmup: int = 2, runs: int = 20,
-                           cooldown: float = 0.0, host: str | None = None, key: str | None = None,
-                           serial: str | None = None, runtime_bin=None, accept_new_host_key: bool = False,
-                           inventory=None, timeout: float | None = None, connect_timeout: float = 10.0, out_dir=None,
-                           json_path=None, plot_path=None, overlap: int | None = None, progress=None,
+def bench_export_on_device(export_dir, options: BenchOptions, *, progress=None, out_dir=None,
                            formats: list[str] | None = None, transport=None) -> dict:
-    """Benchmark ``export_dir`` on ``device`` (see the module docstring); returns the host bench's report.
+    """Benchmark ``export_dir`` on ``options.device`` (see the module docstring); returns the bench report.
 
-    Board arguments are :func:`~bnn_deploy.devices.remote_bench.bench_on_device`'s (``timeout`` None:
-    its default; ``out_dir``
-    receives the board's inputs, outputs and its own ``report.json``; ``formats`` keeps only those
-    artifact formats); ``json_path`` / ``plot_path`` as for :func:`~bnn_deploy.benchmarking.host.bench_export`.
+    ``out_dir`` receives the board's inputs, outputs and its own ``report.json``; ``formats`` keeps
+    only those artifact formats; ``transport``: an open transport to use (tests, emulated boards).
     Every user-fixable problem is a one-line :class:`BnnDeployError`, raised before connecting where
     it can be known without the board.
     """
-    from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, bench_on_device
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
     from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+    from bnn_deploy.devices.remote_bench import bench_on_device
 
     say = progress or (lambda _m: None)
-    threads_list = [check_threads(t) for t in threads]
-    if len(threads_list) != 1:
-        raise BnnDeployError(f"--threads {','.join(map(str, threads_list)) or '(none)'}: a board run measures "
-                             "one thread count; give one, e.g. --threads 4, and run bench once per count")
-    check_report_paths(json_path, plot_path)
-    overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
-    timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
-    exp = read_export(export_dir)  # checked before connecting; bench_on_device verifies it again
+    options.check()
+    overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
+    exp = read_export(export_dir)  # verified once; the board run takes this object
     started = time.perf_counter()
-    board = bench_on_device(export_dir, device, host=host, key=key, serial=serial, runtime_bin=runtime_bin,
-                            threads=threads_list[0], warmup=warmup, runs=runs, cooldown=cooldown,
-                            accept_new_host_key=accept_new_host_key, progress=say, inventory=inventory,
-                            out_dir=out_dir, timeout=timeout, connect_timeout=connect_timeout,
-                            formats=formats, transport=transport)
+    run = options.board_run(formats)
+    board = bench_on_device(exp, options.device, run, options.board_access(), progress=say, out_dir=out_dir,
+                            transport=transport)
     say("on this machine: PyTorch reference on the board's input (parity), each file on the photos (quality)")
-    rows, inputs, photos = _host_figures(exp, board, threads_list[0], overlap)
+    rows, inputs, photos = _host_figures(exp, board, run.threads, overlap)
     report = {
         "export_dir": exp.path, "device": board["device"], "host": host_info(),
         "export_versions": exp.manifest.versions,
-        "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": None,
-                     "kernel": "default", "tile_overlap": overlap, "cooldown": cooldown, "timeout": timeout},
+        "settings": {**options.settings(), "max_secs": None, "kernel": "default", "tile_overlap": overlap,
+                     "cooldown": run.cooldown, "timeout": run.timeout},
         "inputs": inputs,
         "quality_photos": [name for name, _, _ in photos],
         "bicubic": bicubic_quality(photos, exp.scale),
@@ -136,7 +100,7 @@ def bench_export_on_device(export_dir, device: str, *, threads=(1,), warmup: int
         "cleanup": board["cleanup"], "board_out_dir": board["out_dir"], "started": board["started"],
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, json_path, plot_path)
+    return write_report(report, options.json_out, options.plot)
 
 
 def _host_figures(exp, board: dict, threads: int, overlap: int):

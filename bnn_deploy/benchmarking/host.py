@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
+from bnn_deploy.benchmarking.options import BenchOptions
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.versions import host_info
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.photos import bench_input, quality_photos
-from bnn_deploy.benchmarking.report import (bicubic_quality, check_report_paths, quality_figures, speedups,
+from bnn_deploy.benchmarking.report import (bicubic_quality, quality_figures, speedups,
                                            write_report)
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
-from bnn_deploy.runtimes.base import check_threads, latency_stats
+from bnn_deploy.runtimes.base import latency_stats
 
-DEVICES = ("host",)
 
 
 # ---------------------------------------------------------------- inputs
@@ -57,32 +57,23 @@ def _jobs(exp, sizes, threads_list):
     return jobs
 
 
-def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup: int = 2, runs: int = 20,
-                 max_secs: float = 20.0, kernel: str = "auto", json_path: str | None = None,
-                 plot_path: str | None = None, overlap: int | None = None, progress=None) -> dict:
-    """Benchmark every artifact of ``export_dir`` (see module docstring); returns the report dict.
+def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> dict:
+    """Benchmark every artifact of ``export_dir`` on this machine (see module docstring); returns the report.
 
-    ``json_path`` / ``plot_path``: where to write the JSON report and the latency-vs-PSNR PNG.
+    ``options.json_out`` / ``options.plot``: where to write the JSON report and the latency-vs-PSNR PNG.
     """
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
     from bnn_deploy.core.exports import read_export
     from bnn_deploy.core.fileio import sha256_file
-    from bnn_deploy.runtimes.lce import check_kernel
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
 
     say = progress or (lambda _m: None)
-    if device not in DEVICES:
-        raise BnnDeployError(f"--device {device!r}: this function measures this machine only; a board is "
+    if not options.on_host:
+        raise BnnDeployError(f"--device {options.device!r}: this function measures this machine only; a board is "
                              "benchmarked by bnn_deploy.benchmarking.board.bench_export_on_device")
-    threads_list = [check_threads(t) for t in threads]
-    if not threads_list:
-        raise BnnDeployError("no --threads given; give e.g. --threads 1,2")
-    if warmup < 0 or runs < 1:
-        raise BnnDeployError(f"--warmup {warmup} / --runs {runs}: give warmup >= 0 and runs >= 1")
-    if not max_secs > 0:
-        raise BnnDeployError(f"--max-secs {max_secs} must be positive; give e.g. --max-secs 20")
-    check_kernel(kernel)
-    overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
-    check_report_paths(json_path, plot_path)
+    options.check()
+    threads_list, warmup, runs, max_secs, kernel = (options.threads, options.warmup, options.runs, options.max_secs,
+                                                    options.kernel)
+    overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)
     sizes = exp.input_sizes()
     started = time.perf_counter()
@@ -124,10 +115,9 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
         _add_figures(results, photos, exp.scale, overlap)
     rows = [row for row, _ in results]
     report = {
-        "export_dir": exp.path, "device": device, "host": host_info(),
+        "export_dir": exp.path, "device": options.device, "host": host_info(),
         "export_versions": exp.manifest.versions,
-        "settings": {"threads": threads_list, "warmup": warmup, "runs": runs, "max_secs": max_secs,
-                     "kernel": kernel, "tile_overlap": overlap},
+        "settings": {**options.settings(), "tile_overlap": overlap},
         "inputs": {f"{hw[1]}x{hw[0]}": {"what": "the export's first parity crop of the held-out photos at this LR "
                                                 "size, saved as .npy (NHWC float32, RGB in [0, 1])",
                                         "sha256": digests[hw]} for hw in sizes},
@@ -138,7 +128,7 @@ def bench_export(export_dir: str, *, device: str = "host", threads=(1,), warmup:
         "notes": exp.notes,
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, json_path, plot_path)
+    return write_report(report, options.json_out, options.plot)
 
 
 def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:

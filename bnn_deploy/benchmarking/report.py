@@ -18,15 +18,6 @@ from bnn_deploy.core.tiling import is_padded
 from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable, write_json
 
 
-def check_report_paths(json_path, plot_path) -> None:
-    """Refuse, before anything runs, a ``--json``/``--plot`` path that cannot be written at the end."""
-    for path in (json_path, plot_path):
-        if path is not None and not Path(path).resolve().parent.is_dir():
-            raise BnnDeployError(f"cannot write {path}: its directory does not exist; create it first")
-    if plot_path is not None and Path(plot_path).suffix.lower() != ".png":
-        raise BnnDeployError(f"--plot {plot_path}: the plot is a PNG; give a path ending in .png")
-
-
 def write_report(report: dict, json_path, plot_path) -> dict:
     """``report`` made JSON-ready, with the plot drawn and the JSON written where asked (both atomic).
 

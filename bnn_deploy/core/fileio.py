@@ -205,3 +205,25 @@ def remove_stale_scratch(prefix: str, root: str | os.PathLike | None = None) -> 
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def check_output_path(path: str | os.PathLike | None, option: str, *, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, an output file that could not be written at the end.
+
+    Its folder must exist and be writable, the path must not be a folder, and its name must end in
+    one of ``suffixes`` (when given). ``None`` (not asked for) passes.
+    """
+    from bnn_deploy.core.errors import BnnDeployError
+
+    if path is None:
+        return
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise BnnDeployError(f"{option} {path}: give a path ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise BnnDeployError(f"{option} {path} is a folder; give a file path")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise BnnDeployError(f"cannot write {option} {path}: its folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BnnDeployError(f"cannot write {option} {path}: permission denied; choose a writable location")

@@ -55,3 +55,22 @@ def parse_port(text: str, what: str) -> int:
     if not str(text).isdigit() or not 0 < int(text) < 65536:
         raise BnnDeployError(f"{what} {text!r} is not a number from 1 to 65535")
     return int(text)
+
+
+MAX_THREADS_PER_CORE = 4  # oversubscription beyond this measures the scheduler, not the model
+MAX_THREADS = 256  # when the cores are not known yet (a board before preflight)
+
+
+def check_thread_counts(threads, cores: int | None, where: str) -> list[int]:
+    """``threads`` if each is a positive integer at most ``4 × cores`` (or :data:`MAX_THREADS`)."""
+    if not threads:
+        raise BnnDeployError("no --threads given; give e.g. --threads 1,2")
+    limit = MAX_THREADS_PER_CORE * cores if cores else MAX_THREADS
+    for t in threads:
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise BnnDeployError(f"--threads {t!r}: thread counts must be whole numbers of 1 or more")
+        if t > limit:
+            why = f"{MAX_THREADS_PER_CORE}× the {cores} cores of {where}" if cores else f"{limit}"
+            raise BnnDeployError(f"--threads {t} is more than {why}; give at most {limit} "
+                                 "(oversubscribing further measures the scheduler, not the model)")
+    return list(threads)

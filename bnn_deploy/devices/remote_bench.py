@@ -22,8 +22,8 @@ ran, so a failed bench leaves no half-written result. An emulated board's timing
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,21 +43,43 @@ TIMING_KEYS = ("avg_ms", "median_ms", "min_ms", "max_ms", "std_ms", "first_ms", 
                "init_ms", "load_ms", "count", "times_ms")
 
 
+@dataclass
+class BoardRun:
+    """How each artifact runs on the board (checked once by the caller, e.g. ``BenchOptions.check``)."""
+
+    threads: int = 1
+    warmup: int = 2
+    runs: int = 20
+    cooldown: float = 0.0  # seconds between artifacts
+    timeout: float = DEFAULT_TIMEOUT_S  # per command on the board
+    formats: list[str] | None = None  # only these artifact formats (None: all a board runs)
+
+
+@dataclass
+class BoardAccess:
+    """How to reach the board and which ``lce_benchmark_model`` to use (None: inventory / registered)."""
+
+    host: str | None = None
+    key: str | None = None
+    serial: str | None = None
+    inventory: str | None = None
+    runtime_bin: str | None = None
+    accept_new_host_key: bool = False
+    connect_timeout: float = 10.0
+
+
 # ---------------------------------------------------------------- the export
 
 
-def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
-    """``(export, artifacts)``: the export read and verified by
-    :func:`~bnn_deploy.runtimes.artifacts.read_export`, and what a board can run of it.
+def board_artifacts(exp: ExportDir) -> list[dict]:
+    """What a board can run of a verified export (:func:`~bnn_deploy.core.exports.read_export`).
 
     Each artifact: ``{name, format, role, file (absolute), sha256, size_bytes, input_size,
     input_shape, layout, scale}``. ONNX files have dynamic sizes; they run at the export's first
     input size, in NCHW. The PyTorch sources (the parity references) stay on the host.
     """
     from bnn_deploy.core.manifest import MANIFEST
-    from bnn_deploy.core.exports import read_export
 
-    exp = read_export(export_dir)
     artifacts = []
     for art in exp.artifacts:
         if not FORMATS[art.format].on_board:
@@ -78,7 +100,7 @@ def read_artifacts(export_dir) -> tuple[ExportDir, list[dict]]:
     if not artifacts:
         raise BnnDeployError(f"{Path(exp.path) / MANIFEST} lists no lce/tflite/onnx artifacts; "
                              "export with --format")
-    return exp, artifacts
+    return artifacts
 
 
 def make_input(artifact: dict) -> np.ndarray:
@@ -138,38 +160,31 @@ def choose_runner(artifact: dict, *, has_binary: bool, python: dict) -> tuple[st
 # ---------------------------------------------------------------- the bench
 
 
-def bench_on_device(export_dir, device: str, *, host: str | None = None, key: str | None = None,
-                    serial: str | None = None, runtime_bin=None, threads: int, warmup: int,
-                    runs: int, cooldown: float, accept_new_host_key: bool = False,
-                    progress: Callable[[str], None] | None = None, inventory=None, out_dir=None,
-                    timeout: float = DEFAULT_TIMEOUT_S, connect_timeout: float = 10.0,
-                    formats: list[str] | None = None, transport=None) -> dict:
-    """Benchmark every artifact of ``export_dir`` on ``device``; return the report dict.
+def bench_on_device(exp: ExportDir, device: str, run: BoardRun, access: BoardAccess | None = None, *,
+                    progress: Callable[[str], None] | None = None, out_dir=None, transport=None) -> dict:
+    """Benchmark every artifact of the verified export ``exp`` on ``device``; return the report dict.
 
-    ``device``: a profile or inventory name; ``host``/``key``/``serial`` override the inventory.
-    ``runtime_bin``: a local ``lce_benchmark_model`` to push (checked against the board first).
-    ``cooldown``: seconds to wait between artifacts. ``out_dir`` receives ``report.json``, the
-    inputs and the board's outputs (default ``bnn-deploy-out/bench-<export>-<device>``).
-    ``transport``: an already open transport to use instead of connecting (tests, emulated
-    boards). Raises a one-line :class:`BnnDeployError` on any user-fixable failure, after removing
-    the board's work directory.
+    ``device``: a profile or inventory name; ``access`` overrides the inventory's address and key and
+    names a local ``lce_benchmark_model`` to push (checked against the board first). ``out_dir``
+    receives ``report.json``, the inputs and the board's outputs (default
+    ``bnn-deploy-out/bench-<export>-<device>``). ``transport``: an already open transport to use
+    instead of connecting (tests, emulated boards). Raises a one-line :class:`BnnDeployError` on any
+    user-fixable failure, after removing the board's work directory.
     """
     from bnn_deploy.devices.inventory import open_transport, resolve_device
     from bnn_deploy.devices.preflight import binary_needs, estimate_memory_bytes
 
     say = progress or (lambda _msg: None)
-    if threads < 1 or runs < 1 or warmup < 0 or cooldown < 0:
-        raise BnnDeployError(f"need --threads >= 1, --runs >= 1, --warmup >= 0, --cooldown >= 0 "
-                             f"(got {threads}, {runs}, {warmup}, {cooldown})")
-    exp, artifacts = read_artifacts(export_dir)
-    if formats:
-        artifacts = [a for a in artifacts if a["format"] in formats]
+    access = access or BoardAccess()
+    artifacts = board_artifacts(exp)
+    if run.formats:
+        artifacts = [a for a in artifacts if a["format"] in run.formats]
         if not artifacts:
-            raise BnnDeployError(f"the export has no artifact of format {', '.join(formats)}")
-    dev = resolve_device(device, inventory=inventory, host=host, key=key, serial=serial)
+            raise BnnDeployError(f"the export has no artifact of format {', '.join(run.formats)}")
+    dev = resolve_device(device, inventory=access.inventory, host=access.host, key=access.key, serial=access.serial)
 
     # Everything that can be checked without the board is checked before connecting.
-    runtime = _local_runtime(runtime_bin, dev)
+    runtime = _local_runtime(access.runtime_bin, dev)
     binary = binary_needs(runtime[1]) if runtime and runtime[0] == "local" else None
     if any(a["format"] == "lce" for a in artifacts) and runtime is None and dev.profile["lce_target"]:
         target = dev.profile["lce_target"]
@@ -179,22 +194,21 @@ def bench_on_device(export_dir, device: str, *, host: str | None = None, key: st
     memory_need = max(estimate_memory_bytes(a["file"], a["input_shape"]) for a in artifacts)
 
     out = Path(out_dir) if out_dir is not None else \
-        Path(DEFAULT_OUT_ROOT) / f"bench-{Path(export_dir).resolve().name}-{dev.name}"
+        Path(DEFAULT_OUT_ROOT) / f"bench-{Path(exp.path).name}-{dev.name}"
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # Staged beside ``out`` and swapped in whole only on success; removed on any failure.
     with staged_dir(out) as staging:
         say(f"connecting to {dev.name} ({dev.address()})")
-        tr = transport or open_transport(dev, accept_new_host_key=accept_new_host_key,
-                                         connect_timeout=connect_timeout)
+        tr = transport or open_transport(dev, accept_new_host_key=access.accept_new_host_key,
+                                         connect_timeout=access.connect_timeout)
         try:
-            report = _bench(tr, dev, artifacts, staging, binary=binary, runtime=runtime,
-                            threads=threads, warmup=warmup, runs=runs, cooldown=cooldown,
-                            timeout=timeout, memory_need=memory_need, say=say)
+            report = _bench(tr, dev, artifacts, staging, run, binary=binary, runtime=runtime,
+                            memory_need=memory_need, say=say)
         finally:
             if transport is None:
                 tr.close()
-        report.update(export_dir=str(Path(export_dir).resolve()), out_dir=str(out.resolve()),
+        report.update(export_dir=exp.path, out_dir=str(out.resolve()),
                       manifest_source=exp.manifest.source,
                       started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                       wall_seconds=round(time.monotonic() - started, 2))
@@ -203,14 +217,13 @@ def bench_on_device(export_dir, device: str, *, host: str | None = None, key: st
     return report
 
 
-def _bench(tr, dev, artifacts, staging: Path, *, binary, runtime, threads, warmup, runs, cooldown,
-           timeout, memory_need, say) -> dict:
+def _bench(tr, dev, artifacts, staging: Path, run: BoardRun, *, binary, runtime, memory_need, say) -> dict:
     """The part that talks to the board (inside one work directory)."""
     from bnn_deploy.devices import board_python, lce_benchmark
     from bnn_deploy.devices.preflight import render_preflight, run_preflight
     from bnn_deploy.devices.transport import work_dir
 
-    pre = run_preflight(tr, dev.profile, binary=binary, threads=threads, memory_need=memory_need)
+    pre = run_preflight(tr, dev.profile, binary=binary, threads=run.threads, memory_need=memory_need)
     emulated = bool(pre["facts"]["emulated"] or dev.emulated)
     for line in render_preflight(pre).splitlines():
         say(line)
@@ -251,30 +264,29 @@ def _bench(tr, dev, artifacts, staging: Path, *, binary, runtime, threads, warmu
                 results.append({**_artifact_fields(art), "runner": None, "skipped": why,
                                 "parity_measured": False})
                 continue
-            if i and cooldown:
-                say(f"cooling down {cooldown:g} s")
-                time.sleep(cooldown)
+            if i and run.cooldown:
+                say(f"cooling down {run.cooldown:g} s")
+                time.sleep(run.cooldown)
             input_npy = inputs_dir / f"{Path(art['file']).stem}.input.npy"
             np.save(input_npy, make_input(art))
             temp = _temperature(tr)
             say(f"running {art['name']} with {runner}")
             if runner == "lce_benchmark_model":
                 rec = lce_benchmark.run_lce_benchmark(
-                    tr, bin_remote, art["file"], work_dir=wd, threads=threads, warmup=warmup,
-                    runs=runs, input_path=input_npy, out_dir=outputs_dir, timeout=timeout,
+                    tr, bin_remote, art["file"], work_dir=wd, threads=run.threads, warmup=run.warmup,
+                    runs=run.runs, input_path=input_npy, out_dir=outputs_dir, timeout=run.timeout,
                     flags=flags)
             else:
                 rec = board_python.run_board_python(
                     tr, art["file"], input_npy, work_dir=wd, script=script, python=dev.python,
-                    threads=threads, warmup=warmup, runs=runs, out_dir=outputs_dir,
-                    timeout=timeout)
+                    threads=run.threads, warmup=run.warmup, runs=run.runs, out_dir=outputs_dir,
+                    timeout=run.timeout)
             results.append(_artifact_result(art, rec, input_npy, temp, emulated))
             say(_render_result(results[-1]))
     return {"device": dev.facts(), "emulated": emulated,
             "latency_is_device_latency": not emulated,
             "preflight": pre, "board_python": python,
-            "settings": {"threads": threads, "warmup": warmup, "runs": runs, "cooldown": cooldown,
-                         "timeout": timeout},
+            "settings": asdict(run),
             "runtime_bin": None if runtime is None else {"from": runtime[0], "path": str(runtime[1]),
                                                         "on_board": bin_remote},
             "artifacts": results, "cleanup": cleanup}
@@ -351,22 +363,3 @@ def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str,
         figures[r["name"]] = compare([np.load(r["outputs"][0])], [ref],
                                      reference="PyTorch eager on this machine, same model, on the input the board ran")
     return figures
-
-
-def render_report(report: dict) -> str:
-    """Human-readable summary of :func:`bench_on_device`."""
-    from bnn_deploy.devices.preflight import render_preflight
-
-    dev = report["device"]
-    lines = [f"bench on {dev['name']} ({dev['profile']}, {dev['address']}): "
-             f"{report['settings']['threads']} threads, {report['settings']['warmup']} warm-up, "
-             f"{report['settings']['runs']} runs"]
-    lines += render_preflight(report["preflight"]).splitlines()
-    if report["emulated"]:
-        lines.append("EMULATED board: the timings below are not device latency")
-    lines += [_render_result(r) if r.get("runner") else f"  {r['name']}: skipped ({r['skipped']})"
-              for r in report["artifacts"]]
-    lines.append(f"results: {report['out_dir']}/report.json")
-    if not report["cleanup"].get("removed", True):
-        lines.append(f"warning: {report['cleanup'].get('warning')}")
-    return "\n".join(lines)

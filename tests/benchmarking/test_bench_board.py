@@ -32,6 +32,7 @@ from support.devices import export_hashes, free_port, qemu_inventory, sha256_of,
 from support.exports import LATENCY_KEYS, MEMORY_KEYS
 from support.fake_benchmark import write_fake_benchmark
 from support.exports import EXPORT_HW, tiny_export
+from bnn_deploy.benchmarking.options import BenchOptions
 
 # Every field of a host bench row (bnn_deploy.benchmarking.host._row + _add_figures).
 ROW_KEYS = ("name", "format", "runtime", "role", "model", "file", "file_size_bytes", "sha256", "input_size",
@@ -229,10 +230,10 @@ def test_emulated_board_never_reports_latency(arm64_root, export, tmp_path):
 
     board = tmp_path / "board"
     board.mkdir()
-    report = bench_export_on_device(export, "qemu-pi", inventory=qemu_inventory(tmp_path, board),
-                                    transport=emulated_transport(arm64_root), threads=[1], warmup=1, runs=2,
-                                    formats=["tflite-float", "onnx"], out_dir=tmp_path / "out", timeout=600,
-                                    json_path=tmp_path / "bench.json", plot_path=tmp_path / "bench.png")
+    options = BenchOptions(device="qemu-pi", inventory=qemu_inventory(tmp_path, board), threads=[1], warmup=1,
+                           runs=2, timeout=600, json_out=tmp_path / "bench.json", plot=tmp_path / "bench.png")
+    report = bench_export_on_device(export, options, transport=emulated_transport(arm64_root),
+                                    formats=["tflite-float", "onnx"], out_dir=tmp_path / "out")
     text = render_bench(report)
     print(text)
     assert report["emulated"] and not report["latency_is_device_latency"]

@@ -24,11 +24,13 @@ from support.emulated_board import emulated_transport
 from bnn_deploy.devices.preflight import (binary_needs, check_facts, gather_facts, required_glibc,
                                           run_preflight)
 from bnn_deploy.devices.profiles import get_profile
-from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs, render_report
+from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs
 from bnn_deploy.core.errors import BnnDeployError
 
 from support.devices import host_output, qemu_inventory
 from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.core.exports import read_export
+from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun
 
 
 def test_preflight_on_emulated_aarch64(arm64_root):
@@ -47,11 +49,7 @@ def test_preflight_on_emulated_aarch64(arm64_root):
 def test_python_runner_on_emulated_board_matches_host(arm64_root, device_export, tmp_path):
     board = tmp_path / "board"
     board.mkdir()
-    report = bench_on_device(device_export, "qemu-pi", inventory=qemu_inventory(tmp_path, board),
-                             transport=emulated_transport(arm64_root), threads=1, warmup=1, runs=2,
-                             cooldown=0, formats=["tflite-float", "tflite-int8", "onnx"],
-                             out_dir=tmp_path / "out", timeout=600, progress=print)
-    print(render_report(report))
+    report = bench_on_device(read_export(device_export), "qemu-pi", run=BoardRun(threads=1, warmup=1, runs=2, cooldown=0, formats=["tflite-float", "tflite-int8", "onnx"], timeout=600), access=BoardAccess(inventory=qemu_inventory(tmp_path, board)), transport=emulated_transport(arm64_root), out_dir=tmp_path / "out", progress=print)
     py = report["board_python"]
     assert py["machine"] == "aarch64" and py["python"].startswith("3.11")
     assert py["runtimes"]["ai_edge_litert"] == "2.0.2" and py["runtimes"]["onnxruntime"] == "1.23.2"
@@ -79,9 +77,7 @@ def test_x86_binary_refused_on_aarch64_board(arm64_root, device_export, tmp_path
     with pytest.raises(BnnDeployError, match=r"preflight on .*: true is a x86-64 \(64-bit\) program "
                                              r"but the board is aarch64; pass the build for this "
                                              r"board \(bnn-deploy build-runtime --target arm64\)") as err:
-        bench_on_device(device_export, "qemu-pi", inventory=qemu_inventory(tmp_path, board), runtime_bin=x86,
-                        transport=emulated_transport(arm64_root), threads=1, warmup=0, runs=1,
-                        cooldown=0, formats=["lce"], out_dir=tmp_path / "out")
+        bench_on_device(read_export(device_export), "qemu-pi", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"]), access=BoardAccess(inventory=qemu_inventory(tmp_path, board), runtime_bin=x86), transport=emulated_transport(arm64_root), out_dir=tmp_path / "out")
     assert "\n" not in str(err.value)
     assert list(board.iterdir()) == []  # refused before anything was pushed
     assert not (tmp_path / "out").exists()

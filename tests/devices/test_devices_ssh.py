@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs, render_report
+from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs
 from bnn_deploy.devices.transport import CommandTimeout, ConnectionLost
 from bnn_deploy.devices.transport_ssh import SshTransport, UnknownHostKey
 from bnn_deploy.core.errors import BnnDeployError
@@ -46,6 +46,8 @@ from bnn_deploy.core.errors import BnnDeployError
 from support.devices import export_hashes, free_port, host_output, keygen, sha256_of, ssh_inventory
 from support.fake_benchmark import write_fake_benchmark
 from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.core.exports import read_export
+from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun
 
 
 # ---------------------------------------------------------------- helpers
@@ -76,10 +78,7 @@ def test_full_bench_over_ssh(sshd, device_export, tmp_path):
     before = export_hashes(device_export)
     known_before = sshd.known_hosts.read_text()
     lines: list[str] = []
-    report = bench_on_device(device_export, "loopback", inventory=inv, runtime_bin=fake, threads=1,
-                             warmup=1, runs=2, cooldown=0.2, out_dir=tmp_path / "out",
-                             progress=lines.append, timeout=300)
-    print("\n" + render_report(report))
+    report = bench_on_device(read_export(device_export), "loopback", run=BoardRun(threads=1, warmup=1, runs=2, cooldown=0.2, timeout=300), access=BoardAccess(inventory=inv, runtime_bin=fake), out_dir=tmp_path / "out", progress=lines.append)
 
     facts = report["preflight"]["facts"]
     assert facts["arch"] == platform.machine() and facts["userland_bits"] == 64
@@ -199,9 +198,7 @@ exec sleep 120
     dropper.start()
     try:
         with pytest.raises(ConnectionLost) as err:
-            bench_on_device(device_export, "loopback", inventory=inv, runtime_bin=hang, threads=1,
-                            warmup=0, runs=1, cooldown=0, out_dir=tmp_path / "out",
-                            formats=["lce"], timeout=300)
+            bench_on_device(read_export(device_export), "loopback", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"], timeout=300), access=BoardAccess(inventory=inv, runtime_bin=hang), out_dir=tmp_path / "out")
     finally:
         dropper.join()
         if pidfile.exists():  # the orphaned sleep on the "board"
@@ -251,8 +248,7 @@ def test_closed_port_and_silent_host(device_export, tmp_path):
     fake = write_fake_benchmark(tmp_path)
     closed = free_port()
     with pytest.raises(BnnDeployError, match="refused the connection; check the port"):
-        bench_on_device(device_export, "pi4", host=f"pi@127.0.0.1:{closed}", runtime_bin=fake,
-                        threads=1, warmup=0, runs=1, cooldown=0, out_dir=tmp_path / "o1")
+        bench_on_device(read_export(device_export), "pi4", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(host=f"pi@127.0.0.1:{closed}", runtime_bin=fake), out_dir=tmp_path / "o1")
     # A listener that accepts TCP but never says a word: must time out, not hang.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -260,9 +256,7 @@ def test_closed_port_and_silent_host(device_export, tmp_path):
     try:
         start = time.monotonic()
         with pytest.raises(BnnDeployError, match=r"no SSH answer from pi@127\.0\.0\.1:\d+ within 2 s"):
-            bench_on_device(device_export, "pi4", host=f"pi@127.0.0.1:{silent.getsockname()[1]}",
-                            runtime_bin=fake, threads=1, warmup=0, runs=1, cooldown=0,
-                            out_dir=tmp_path / "o2", connect_timeout=2)
+            bench_on_device(read_export(device_export), "pi4", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(host=f"pi@127.0.0.1:{silent.getsockname()[1]}", runtime_bin=fake, connect_timeout=2), out_dir=tmp_path / "o2")
         assert time.monotonic() - start < 15
     finally:
         silent.close()
@@ -277,18 +271,18 @@ def test_unknown_device_and_missing_runtime(device_export, tmp_path, monkeypatch
     monkeypatch.setenv("BNN_DEPLOY_DEVICES", str(tmp_path / "absent.toml"))
     (tmp_path / "absent.toml").write_text("")
     closed = f"pi@127.0.0.1:{free_port()}"  # never contacted: these fail before connecting
-    kw = dict(threads=1, warmup=0, runs=1, cooldown=0, out_dir=tmp_path / "o")
+    kw = dict(run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), out_dir=tmp_path / "o")
     with pytest.raises(BnnDeployError, match=r"unknown device 'pi9'; choose one of .*pi4"):
-        bench_on_device(device_export, "pi9", host=closed, **kw)
+        bench_on_device(read_export(device_export), "pi9", access=BoardAccess(host=closed), **kw)
     with pytest.raises(BnnDeployError, match=r"no lce_benchmark_model for pi4 \(target arm64\): "
                                              r"build and register one with `bnn-deploy build-runtime"):
-        bench_on_device(device_export, "pi4", host=closed, **kw)
+        bench_on_device(read_export(device_export), "pi4", access=BoardAccess(host=closed), **kw)
     with pytest.raises(BnnDeployError, match="runtime binary .*nope does not exist"):
-        bench_on_device(device_export, "pi4", host=closed, runtime_bin=tmp_path / "nope", **kw)
+        bench_on_device(read_export(device_export), "pi4", access=BoardAccess(host=closed, runtime_bin=tmp_path / "nope"), **kw)
     with pytest.raises(BnnDeployError, match="has no address; pass --host"):
-        bench_on_device(device_export, "pi5", **kw)
+        bench_on_device(read_export(device_export), "pi5", **kw)
     with pytest.raises(BnnDeployError, match="no manifest.json"):
-        bench_on_device(tmp_path, "pi4", host=closed, **kw)
+        bench_on_device(read_export(tmp_path), "pi4", access=BoardAccess(host=closed), **kw)
     assert not (tmp_path / "o").exists()
 
 
@@ -332,8 +326,7 @@ def test_adb_server_not_running(device_export, tmp_path):
     inv.write_text(f'[devices.phone]\nprofile = "android-arm64"\nserial = "X1"\n'
                    f'adb_server = "127.0.0.1:{port}"\n')
     with pytest.raises(BnnDeployError, match=rf"cannot reach the adb server at 127\.0\.0\.1:{port}"):
-        bench_on_device(device_export, "phone", inventory=inv, runtime_bin=write_fake_benchmark(tmp_path),
-                        threads=1, warmup=0, runs=1, cooldown=0, out_dir=tmp_path / "o")
+        bench_on_device(read_export(device_export), "phone", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)), out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 
@@ -612,11 +605,7 @@ def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path
     inv.write_text(f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
                    f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\n'
                    f'python = "{sys.executable}"\n')
-    report = bench_on_device(device_export, "phone", inventory=inv,
-                             runtime_bin=write_fake_benchmark(tmp_path), threads=1, warmup=0,
-                             runs=1, cooldown=0, formats=["lce", "onnx"], out_dir=tmp_path / "out",
-                             timeout=300)
-    print(render_report(report))
+    report = bench_on_device(read_export(device_export), "phone", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce", "onnx"], timeout=300), access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)), out_dir=tmp_path / "out")
     assert report["device"]["address"] == f"adb:{serial}"
     assert [r["runner"] for r in report["artifacts"]] == ["lce_benchmark_model", "board-python"]
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
