@@ -204,7 +204,7 @@ def test_cli_errors_are_one_line(export, tmp_path):
          "on a board lce_benchmark_model runs its default kernels"),
         (("--device", "host", "--cooldown", "5", "--host", closed), "--host, --cooldown apply to a board"),
         (("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--plot", tmp_path / "p.jpg"),
-         "the plot is a PNG"),
+         "give a path ending in .png"),
     ]
     for args, pattern in cases:
         line = one_error_line(bench_cli("bench", export, *args, cwd=tmp_path, env=no_runtimes))
