@@ -100,7 +100,7 @@ def bench_export_on_device(export_dir, options: BenchOptions, *, progress=None, 
         "cleanup": board["cleanup"], "board_out_dir": board["out_dir"], "started": board["started"],
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, options.json_out, options.plot)
+    return write_report(report, options.plot)
 
 
 def _host_figures(exp, board: dict, threads: int, overlap: int):

@@ -128,7 +128,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         "notes": exp.notes,
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, options.json_out, options.plot)
+    return write_report(report, options.plot)
 
 
 def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:

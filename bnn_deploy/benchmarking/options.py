@@ -27,7 +27,7 @@ _BOARD_FLAGS = {"host": "--host", "key": "--key", "serial": "--serial", "runtime
 
 @dataclass
 class BenchOptions:
-    """``bnn-deploy bench``'s options (see ``bnn-deploy bench --help`` for each)."""
+    """``bnn-deploy bench``'s options (see ``bnn-deploy bench --help`` for each; ``--json``/``--json-out`` are the CLI's)."""
 
     device: str = HOST
     threads: list[int] = field(default_factory=lambda: [1])
@@ -36,7 +36,6 @@ class BenchOptions:
     max_secs: float = 20.0
     kernel: str = "auto"
     overlap: int | None = None
-    json_out: str | None = None
     plot: str | None = None
     # a board's
     host: str | None = None
@@ -64,7 +63,6 @@ class BenchOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= (0 if name == "cooldown" else 1)):
                 raise BnnDeployError(f"{_BOARD_FLAGS[name]} {value} is not a valid number of seconds")
-        check_output_path(self.json_out, "--json-out", suffixes=(".json",))
         check_output_path(self.plot, "--plot", suffixes=(".png",))
         if self.on_host:
             self._check_host()

@@ -7,19 +7,17 @@ shared parts (quality vs HR, bicubic, speed-ups), renders it, and writes the JSO
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.formats import FORMATS
 from bnn_deploy.core.metrics import protocol, sr_metrics
 from bnn_deploy.core.tiling import is_padded
-from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable, write_json
+from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable
 
 
-def write_report(report: dict, json_path, plot_path) -> dict:
-    """``report`` made JSON-ready, with the plot drawn and the JSON written where asked (both atomic).
+def write_report(report: dict, plot_path) -> dict:
+    """``report`` made JSON-ready, with the plot drawn where asked (atomically).
 
     A report without any latency (an emulated board) gets no plot, and a note saying why.
     """
@@ -33,9 +31,6 @@ def write_report(report: dict, json_path, plot_path) -> dict:
         else:
             report["notes"] = report.get("notes", []) + [f"no plot written to {plot_path}: no artifact has a "
                                                          "measured latency"]
-    if json_path is not None:
-        write_json(json_path, report)
-        report["json"] = str(json_path)
     return report
 
 
@@ -146,8 +141,6 @@ def render_bench(report: dict) -> str:
         lines.append("memory: " + method)
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
-    if report.get("json"):
-        lines.append(f"wrote {report['json']}")
     if report.get("plot"):
         lines.append(f"wrote {report['plot']}")
     return "\n".join(lines)

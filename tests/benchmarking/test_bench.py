@@ -19,7 +19,7 @@ def bench(tmp_path_factory):
     export_dir = tiny_export(tmp_path_factory)
     out = tmp_path_factory.mktemp("bench")
     proc = run_cli("bench", export_dir, "--device", "host", "--threads", "1", "--warmup", "1", "--runs", "4",
-                   "--max-secs", "3", "--json", out / "bench.json", "--plot", out / "bench.png")
+                   "--max-secs", "3", "--json-out", out / "bench.json", "--plot", out / "bench.png")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads((out / "bench.json").read_text()), out
 
@@ -83,7 +83,7 @@ def test_speedups_host_and_settings(bench):
 def test_text_report_and_plot(bench):
     proc, report, out = bench
     assert "speed-up of the binary model (LCE)" in proc.stdout and "kernel auto" in proc.stdout
-    assert str(out / "bench.json") in proc.stdout and str(out / "bench.png") in proc.stdout
+    assert str(out / "bench.png") in proc.stdout and f"wrote {out / 'bench.json'}" in proc.stderr
     assert "[7/7]" in proc.stderr  # progress on stderr
     with Image.open(out / "bench.png") as img:
         assert img.format == "PNG" and img.size[0] >= 600

@@ -33,6 +33,7 @@ from support.exports import LATENCY_KEYS, MEMORY_KEYS
 from support.fake_benchmark import write_fake_benchmark
 from support.exports import EXPORT_HW, tiny_export
 from bnn_deploy.benchmarking.options import BenchOptions
+from bnn_deploy.core.jsonio import dumps
 
 # Every field of a host bench row (bnn_deploy.benchmarking.host._row + _add_figures).
 ROW_KEYS = ("name", "format", "runtime", "role", "model", "file", "file_size_bytes", "sha256", "input_size",
@@ -83,7 +84,7 @@ def ssh_bench(sshd, export, tmp_path_factory):
                      "--host", f"{sshd.user}@127.0.0.1:{sshd.port}", "--key", sshd.user_key,
                      "--accept-new-host-key", "--runtime-bin", write_fake_benchmark(tmp), "--threads", "1",
                      "--warmup", "1", "--runs", "3", "--cooldown", "0.2", "--timeout", "300",
-                     "--json", tmp / "bench.json", "--plot", tmp / "bench.png", cwd=tmp)
+                     "--json-out", tmp / "bench.json", "--plot", tmp / "bench.png", cwd=tmp)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp / "bench.json").read_text())
@@ -179,7 +180,8 @@ def test_text_report_and_plot(ssh_bench):
     assert out.startswith("bench ") and "on loopback (host, root@127.0.0.1:" in out.splitlines()[0]
     assert out.splitlines()[1].startswith("board: ")
     assert "*: mean, not median" in out and "speed-up of the binary model (LCE)" in out
-    assert f"wrote {tmp / 'bench.json'}" in out and f"wrote {tmp / 'bench.png'}" in out
+    assert f"wrote {tmp / 'bench.png'}" in out
+    assert f"wrote {tmp / 'bench.json'}" in ssh_bench["proc"].stderr  # status lines go to stderr
     with Image.open(tmp / "bench.png") as img:
         assert img.format == "PNG" and img.size[0] >= 600
 
@@ -231,7 +233,7 @@ def test_emulated_board_never_reports_latency(arm64_root, export, tmp_path):
     board = tmp_path / "board"
     board.mkdir()
     options = BenchOptions(device="qemu-pi", inventory=qemu_inventory(tmp_path, board), threads=[1], warmup=1,
-                           runs=2, timeout=600, json_out=tmp_path / "bench.json", plot=tmp_path / "bench.png")
+                           runs=2, timeout=600, plot=tmp_path / "bench.png")
     report = bench_export_on_device(export, options, transport=emulated_transport(arm64_root),
                                     formats=["tflite-float", "onnx"], out_dir=tmp_path / "out")
     text = render_bench(report)
@@ -247,5 +249,5 @@ def test_emulated_board_never_reports_latency(arm64_root, export, tmp_path):
     assert report["speedups"] == [] and "plot" not in report and not (tmp_path / "bench.png").exists()
     assert any("no artifact has a measured latency" in note for note in report["notes"])
     assert "EMULATED board" in text and "emulated board: no device latency" in text
-    assert json.loads((tmp_path / "bench.json").read_text())["results"][0]["latency_ms"] is None
+    assert json.loads(dumps(report))["results"][0]["latency_ms"] is None
     assert list(board.iterdir()) == []

@@ -1,0 +1,7 @@
+"""``python -m bnn_deploy.cli``."""
+
+import sys
+
+from bnn_deploy.cli import main
+
+sys.exit(main())
