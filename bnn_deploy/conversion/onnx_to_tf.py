@@ -39,8 +39,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bnn_deploy.conversion.onnx_ops import UnsupportedOnnxOp, supported_ops
-from bnn_deploy.conversion.onnx_ops.context import LoweringContext, node_label
+from bnn_deploy.conversion.onnx_ops.context import LoweringContext
 from bnn_deploy.conversion.onnx_ops.layout import align4, is_per_channel, onnx_attrs, onnx_opset
+from bnn_deploy.conversion.onnx_ops.naming import node_label
 from bnn_deploy.conversion.pixel_shuffle import crd_to_dcr_permutation, permute_channels
 
 __all__ = ["OUTPUT_KEY", "RebuiltGraph", "ShufflePlan", "UnsupportedOnnxOp", "check_supported", "fold_onnx",
@@ -300,9 +301,12 @@ def _walk_to_conv(tensor: str, producers, consumers, consts, graph_outputs):
 class RebuiltGraph:
     """The TF rebuild of one ONNX graph at one input size.
 
-    ``module.serve(lr)`` maps NHWC ``[1, H, W, C]`` to ``{"sr": NHWC}``. ``binary_layers`` maps the TF
-    op name of every binary conv to its ONNX node name; ``sign_fed_float`` lists convs that read a
-    sign but are not binary (name → reason); ``shuffles`` how each pixel shuffle was rebuilt.
+    ``module.serve(lr)`` maps NHWC ``[1, H, W, C]`` to ``{"sr": NHWC}``; every TF op in it is named
+    ``<where>/<what>/...`` after the ONNX node it rebuilds (:mod:`bnn_deploy.conversion.onnx_ops.naming`).
+    ``binary_layers`` maps, per binary conv, the TF op that ends it (its last folded per-channel op,
+    e.g. the bias Add, else the conv: the name LCE puts first on the ``LceBconv2d``) to its ONNX node
+    name; ``sign_fed_float`` lists convs that read a sign but are not binary (name → reason);
+    ``shuffles`` how each pixel shuffle was rebuilt.
     """
 
     module: object

@@ -4,7 +4,8 @@
 here imports it), the opset, the graph's constants and their pixel-shuffle overrides, the
 binary-conv matches — and the helpers they all need (:meth:`~LoweringContext.nhwc`,
 :meth:`~LoweringContext.fail`). :meth:`~LoweringContext.run` visits the nodes in graph order and
-dispatches each to its registered lowering.
+dispatches each to its registered lowering, inside the node's TF name scope
+(:mod:`bnn_deploy.conversion.onnx_ops.naming`), so every op it emits is named after its ONNX node.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ import numpy as np
 
 from bnn_deploy.conversion.onnx_ops.conv import lce_sign
 from bnn_deploy.conversion.onnx_ops.layout import align4, onnx_attrs, onnx_opset
+from bnn_deploy.conversion.onnx_ops.naming import node_label, node_scopes
 from bnn_deploy.conversion.onnx_ops.registry import OnnxNode, UnsupportedOnnxOp, lookup
-
-
-def node_label(node, index: int) -> str:
-    """A node's name, or ``<OpType>_<index>`` for unnamed nodes (common in third-party files)."""
-    return node.name or f"{node.op_type}_{index}"
 
 
 class LoweringContext:
@@ -39,7 +36,7 @@ class LoweringContext:
         for m in self.binary.values():
             signed = producers[m.input].input[0] if m.pad_node else m.input
             self.sign_outputs[signed] = m
-        self.used_names: set[str] = set()
+        self.naming = node_scopes(self.graph, self.consts)
         self.binary_layers: dict[str, str] = {}
         self.values: dict = {}
 
@@ -78,20 +75,32 @@ class LoweringContext:
 
     def run(self, x, input_name: str):
         """Emit every node on the input ``x`` (NHWC); return the graph output's TF tensor."""
-        # Names restart with every trace, so the saved graph carries the names recorded here.
-        self.used_names, self.binary_layers = set(), {}
         self.values = {input_name: x}
         for index, proto in enumerate(self.graph.node):
             node = OnnxNode(proto, index, node_label(proto, index), onnx_attrs(proto))
             ins = [self.value(n, index, i) if n else None for i, n in enumerate(proto.input)]
-            out = self.emit(node, ins)
+            with self.tf.name_scope(self.naming.scopes[index]):
+                out = self.emit(node, ins)
             for name in proto.output[:1]:
                 if name:
                     if not isinstance(out, np.ndarray) and out.shape.rank != 4:
                         self.fail(node, f"it yields a rank-{out.shape.rank} activation; "
                                   "only 4-D NCHW activations are supported")
                     self.values[name] = out
+        # Recorded per trace: the saved graph carries the names of the last one.
+        self.binary_layers = self._binary_layer_names()
         return self.values[self.graph.output[0].name]
+
+    def _binary_layer_names(self) -> dict[str, str]:
+        """TF op name → ONNX node name per binary conv, in graph order. The op is the last one folded
+        into the conv (e.g. its bias Add): the name LCE puts first on the ``LceBconv2d``, so it
+        survives the converter's 50-character cut."""
+        names = {}
+        for proto in self.graph.node:
+            match = self.binary.get(proto.output[0]) if proto.op_type == "Conv" else None
+            if match is not None:
+                names[self.values[self.naming.conv_tail[match.output]].op.name] = match.name
+        return names
 
     def emit(self, node: OnnxNode, ins: list):
         """The node's output: LCE's sign if a binary conv reads it, else its registered lowering."""

@@ -9,8 +9,6 @@ op and fall back to a float conv.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from bnn_deploy.conversion.onnx_ops.registry import lower
@@ -27,7 +25,7 @@ def lce_sign(ctx, match):
 
 @lower("Conv")
 def conv(ctx, node, ins):
-    """ONNX Conv → ``tf.nn.conv2d``/depthwise/grouped with HWIO constants, named after the node."""
+    """ONNX Conv → ``tf.nn.conv2d``/depthwise/grouped with HWIO constants (named by the node's scope)."""
     tf = ctx.tf
     weight = ins[1]
     if not isinstance(weight, np.ndarray) or weight.ndim != 4:
@@ -45,14 +43,7 @@ def conv(ctx, node, ins):
     dilations = [int(d) for d in node.attrs.get("dilations", (1, 1))]
     padding = tf_padding(pads, weight.shape[2:], x.shape[1:3], strides, dilations)
     group = int(node.attrs.get("group", 1))
-    # Short op names: the converter joins the names of fused ops and cuts them at ~50
-    # characters, so long ONNX paths would not survive into the flatbuffer.
-    if match is not None:
-        name = _tf_name(f"bconv{len(ctx.binary_layers)}", ctx.used_names)
-        ctx.binary_layers[name] = match.name
-    else:
-        name = _tf_name(f"conv{len(ctx.used_names) - len(ctx.binary_layers)}", ctx.used_names)
-    y = _grouped_conv(tf, x, weight, group, strides, dilations, padding, name)
+    y = _grouped_conv(tf, x, weight, group, strides, dilations, padding)
     if bias is not None:
         y = tf.nn.bias_add(y, tf.constant(np.asarray(bias, dtype=np.float32)))
     return y
@@ -66,38 +57,25 @@ def _sign_output_of(ctx, match) -> str:
     raise KeyError(match.name)
 
 
-def _tf_name(label: str, used: set[str]) -> str:
-    """A valid, unique TF op name for an ONNX node (TF allows [A-Za-z0-9_.\\-/], no leading '/')."""
-    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", label).strip("/") or "node"
-    name = re.sub(r"/+", "/", name)
-    if not re.match(r"[A-Za-z0-9.]", name):
-        name = "n" + name
-    base, i = name, 1
-    while name in used:
-        name, i = f"{base}_{i}", i + 1
-    used.add(name)
-    return name
-
-
-def _grouped_conv(tf, x, weight, group, strides, dilations, padding, name):
+def _grouped_conv(tf, x, weight, group, strides, dilations, padding):
     """One conv2d, a depthwise conv (group = C_in, one input channel each), or split-conv-concat."""
     out_ch, in_per_group = weight.shape[:2]
     in_ch = int(x.shape[-1])
     hwio = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).astype(np.float32))
     if group == 1:
         return tf.nn.conv2d(x, tf.constant(hwio), strides=strides, padding=padding,
-                            dilations=dilations, name=name)
+                            dilations=dilations)
     if group == in_ch and in_per_group == 1:
         # Depthwise: ONNX output o = c·m + j reads input c; TF depthwise filter [kh, kw, C, m].
         mult = out_ch // in_ch
         dw = weight.reshape(in_ch, mult, *weight.shape[2:]).transpose(2, 3, 0, 1).astype(np.float32)
         return tf.nn.depthwise_conv2d(x, tf.constant(np.ascontiguousarray(dw)), strides=[1, *strides, 1],
-                                      padding=padding, dilations=dilations, name=name)
+                                      padding=padding, dilations=dilations)
     xs = tf.split(x, group, axis=-1)
     ws = np.split(hwio, group, axis=-1)
     return tf.concat([tf.nn.conv2d(xi, tf.constant(np.ascontiguousarray(wi)), strides=strides,
                                    padding=padding, dilations=dilations)
-                      for xi, wi in zip(xs, ws, strict=True)], axis=-1, name=name)
+                      for xi, wi in zip(xs, ws, strict=True)], axis=-1)
 
 
 def conv_pads(attrs, kernel, in_hw) -> tuple[int, int, int, int]:
