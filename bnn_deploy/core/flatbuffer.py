@@ -8,8 +8,8 @@ options are flexbuffers; builtin ops are named by TFLite's ``BuiltinOperator`` e
 A binary conv *fell back to float* when a float ``CONV_2D``/``DEPTHWISE_CONV_2D`` reads a sign: a
 tensor produced by ``LceDequantize`` (LCE quantized the sign but could not fuse the conv) or by a
 float ``SELECT``/``SELECT_V2``/``SIGN``. Tensor names in the flatbuffer are the TF op locations the
-converter fused, joined by ``;`` — the rebuild names every conv after its ONNX node, so a fallback is
-reported by layer name.
+converter fused, joined by ``;`` — the rebuild names every op after its ONNX node, so a fallback is
+reported by layer name, and :func:`module_path` tells which PyTorch module each op came from.
 """
 
 from __future__ import annotations
@@ -158,3 +158,29 @@ def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
 def lce_op_count(fb: Flatbuffer) -> int:
     """Number of LCE custom ops (``Lce*``); 0 proves a flatbuffer runs on stock TFLite."""
     return sum(op.kind.startswith("Lce") for op in fb.ops)
+
+
+# ---------------------------------------------------------------- which PyTorch module an op came from
+#
+# The TF rebuild emits the ops of every ONNX node in one name scope ``<where>/<what>/``
+# (:mod:`bnn_deploy.conversion.onnx_ops.naming`), and the converter carries TF op names into the
+# flatbuffer's tensor names. ``<where>`` is ``.`` + the dotted PyTorch module path for TorchScript
+# node names (``.`` alone: the model itself), else the node's cleaned name; it comes first, and
+# short, because LCE cuts a fused op's joined names at 50 characters.
+
+
+def module_path(op: Op) -> str | None:
+    """The PyTorch module path an op of a bnn-deploy flatbuffer came from, e.g. ``body.3.body.1``.
+
+    Read from the first name the converter gave the op's output (the op that ends a fusion, which
+    the rebuild names after the conv it was fused into). ``""`` is the model itself; for ONNX files
+    whose names are not TorchScript scopes, the node's cleaned name. None when the name carries no
+    scope: the graph's output tensor (named after the signature, e.g. ``PartitionedCall:0``) or a
+    ``<where>`` longer than LCE's 50-character cut. Flatbuffers whose names do not follow this
+    scheme (other tools, bnn-deploy before it) give None or a meaningless TF name.
+    """
+    first = next((tok for name in op.output_names[:1] for tok in name.split(";") if tok), "")
+    where, sep, _ = first.partition("/")
+    if not sep or not where:
+        return None
+    return where[1:] if where.startswith(".") else where
