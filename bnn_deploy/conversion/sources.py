@@ -113,18 +113,15 @@ def _checkpoint_source(path: str, workdir: str, *, k: float | None, trust_pickle
 def module_for_node(node_name: str, model) -> tuple[str, str] | None:
     """The PyTorch module (path, type) behind an ONNX node named by the TorchScript exporter.
 
-    Node names are scope paths like ``/body/body.0/body/body.0/act/Erf``: each component is a
-    module name, where a ``Sequential`` child repeats its parent's name with an index
-    (``body`` → ``body.0``); the last component is the op.
+    The path is :func:`~bnn_deploy.conversion.onnx_ops.naming.scope_module_path`'s (the same rule
+    names the TF ops, and so the flatbuffer's ops); None when the name is not a scope path or the
+    model has no such module.
     """
-    parts = [p for p in node_name.split("/") if p][:-1]
-    path: list[str] = []
-    for part in parts:
-        if path and part.startswith(path[-1] + "."):
-            path[-1] = part  # "body" then "body.0": the indexed child replaces its container's name
-        else:
-            path.append(part)
-    dotted = ".".join(path)
+    from bnn_deploy.conversion.onnx_ops.naming import scope_module_path
+
+    dotted = scope_module_path(node_name)
+    if dotted is None:
+        dotted = ""
     try:
         module = model.get_submodule(dotted) if dotted else model
     except AttributeError:

@@ -129,7 +129,7 @@ def _layers_in(op: Op, layer_names: dict[str, str]) -> list[str]:
 def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
     """How many of the model's binary convs became ``LceBconv2d``, and which did not.
 
-    ``binary_layers`` maps the TF op name of each binary conv in the rebuilt graph to its layer name
+    ``binary_layers`` maps the TF op name that ends each binary conv in the rebuilt graph to its layer name
     (ONNX node / PyTorch module). Returns ``{bitpacked, total, missing: [layer], fallback: [layer or
     op description], weight_bytes, float_weight_bytes}``; the byte figures compare the bitpacked
     filters with the float32 filters they replace (``O·kh·kw·C_in·4`` bytes each).

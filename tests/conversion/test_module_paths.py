@@ -9,7 +9,8 @@ import onnx
 import pytest
 from torch import nn
 
-from bnn_deploy.conversion.export import export_model, module_for_node
+from bnn_deploy.conversion.export import export_model
+from bnn_deploy.conversion.sources import module_for_node
 from bnn_deploy.conversion.lce import convert_lce, convert_tflite_float
 from bnn_deploy.conversion.onnx_export import binary_conv_modules, export_onnx
 from bnn_deploy.conversion.onnx_ops.naming import node_label, node_scope, node_where, scope_module_path
@@ -66,7 +67,7 @@ def test_bundled_model_export_names_every_module(tmp_path):
     from bnn_deploy.models.zoo import resolve_model_path
 
     out = tmp_path / "out"
-    manifest = export_model("bbcu_m_x2_small", formats=["lce", "tflite-float"], input_sizes=[(32, 24)], out_dir=out)
+    manifest = export_model("bbcu_m_x2_small", formats=["lce", "tflite-float"], input_sizes=[(32, 24)], out_dir=out).to_json()
     model = load_checkpoint(resolve_model_path("bbcu_m_x2_small")).model
     binary = [name for name, _ in binary_conv_modules(model)]
     by_format = {a["format"]: read_flatbuffer((out / a["file"]).read_bytes()) for a in manifest["artifacts"]}
