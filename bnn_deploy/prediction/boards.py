@@ -36,7 +36,10 @@ KERNELS = {
 }
 
 # Groups of constants; each op time is a sum of terms tagged with one group (model.py).
-GROUPS = ("binary", "bitpack", "float", "int8", "memory", "memory_mt", "overhead")
+GROUPS = ("binary", "binary_indirect", "binary_reference", "bitpack", "float", "int8", "memory",
+          "memory_mt", "overhead")
+# Groups no published figure calibrates on any board: the same wide uncertainty everywhere.
+UNCALIBRATED_KERNEL_UNCERTAINTY = {"binary_indirect": 0.75, "binary_reference": 1.5}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class Board:
     calibrated: dict = field(default_factory=dict)   # group -> thread counts published on this board
     derived_from: str | None = None
     notes: str = ""
+
+    def relative_error(self, group: str) -> float:
+        """The relative uncertainty of a constant group on this board (1.0 = a factor of 2 if unknown)."""
+        if group in UNCALIBRATED_KERNEL_UNCERTAINTY:
+            return UNCALIBRATED_KERNEL_UNCERTAINTY[group]
+        return self.uncertainty.get(group, 1.0)
 
     @property
     def cores(self) -> int:

@@ -86,10 +86,10 @@ class OpCost:
         """The central prediction."""
         return sum(t for t, _ in self.terms)
 
-    def bounds(self, uncertainty: dict) -> tuple[float, float]:
+    def bounds(self, board: B.Board) -> tuple[float, float]:
         """(low, high) seconds: each term divided / multiplied by (1 + its group's uncertainty)."""
-        low = sum(t / (1 + uncertainty.get(g, 1.0)) for t, g in self.terms)
-        high = sum(t * (1 + uncertainty.get(g, 1.0)) for t, g in self.terms)
+        low = sum(t / (1 + board.relative_error(g)) for t, g in self.terms)
+        high = sum(t * (1 + board.relative_error(g)) for t, g in self.terms)
         return low, high
 
 
@@ -225,12 +225,12 @@ def bconv_cost(op: OpInfo, board: B.Board, threads: int, kernel: str) -> OpCost:
         else:
             seconds = neon / (_neon_rate(board) * board.bgemm_eff)
         store = _mem_seconds(board, 1, out_bytes + in_bytes)
-        cost.terms.append((max(seconds, store), "binary"))
+        cost.terms.append((max(seconds, store), "binary_indirect"))
         cost.detail = f"indirect BGEMM, 1 thread, {g['out_kind']} out"
     else:  # reference
         seconds = g["cout"] * g["pixels"] * g["depth_words"] * B.REFERENCE_CYCLES_PER_WORD_OP \
             / (board.clock_ghz * 1e9)
-        cost.terms.append((seconds, "binary"))
+        cost.terms.append((seconds, "binary_reference"))
         cost.detail = "reference C++ kernel, 1 thread"
     cost.terms += _zero_pad_correction(board, g)
     return cost

@@ -90,7 +90,7 @@ def _op_rows(costs: list[OpCost], board: B.Board, module_map: dict | None) -> li
     total = sum(c.seconds() for c in costs if c.known) or 1.0
     rows, cum = [], 0.0
     for c in costs:
-        low, high = c.bounds(board.uncertainty)
+        low, high = c.bounds(board)
         ms = c.seconds() * 1e3 if c.known else None
         pct = 100.0 * c.seconds() / total if c.known else None
         cum += pct or 0.0
@@ -138,8 +138,7 @@ def _uncalibrated_parts(costs: list[OpCost], board: B.Board, threads: int, kerne
     for group, seconds in sorted(by_group.items(), key=lambda kv: -kv[1]):
         if group == "overhead" or seconds / total < CALIBRATION_MIN_SHARE:
             continue
-        cal_group = "memory" if group == "memory_mt" else group
-        if threads not in board.calibrated.get(cal_group, ()) or (group == "binary" and kernel != B.DEFAULT_KERNEL):
+        if threads not in board.calibrated.get(group, ()):
             parts.append(f"{group} ({100 * seconds / total:.0f} % of the time) at {threads} thread(s)")
     return parts
 
