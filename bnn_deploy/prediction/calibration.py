@@ -60,6 +60,30 @@ class _Builder:
         self.ops.append(OpInfo(len(self.ops), "ADD", [self.x, other], [y]))
         self.x = y
 
+    def pool(self, kind: str, k: int, stride: int) -> None:
+        """MAX_POOL_2D / AVERAGE_POOL_2D with 'SAME' padding."""
+        n, h, w, c = self.x.shape
+        y = self.tensor((n, -(-h // stride), -(-w // stride), c))
+        self.ops.append(OpInfo(len(self.ops), kind, [self.x], [y],
+                               {"padding": 0, "strideH": stride, "strideW": stride,
+                                "filterHeight": k, "filterWidth": k}))
+        self.x = y
+
+    def binary_conv(self, cout: int, stride: int = 1) -> None:
+        """LceQuantize then a 3x3 LceBconv2d with float output, SAME zero padding (larq's default)."""
+        n, h, w, cin = self.x.shape
+        words = -(-cin // 32)
+        packed = self.tensor((n, h, w, words), "INT32")
+        self.ops.append(OpInfo(len(self.ops), "LceQuantize", [self.x], [packed], custom=True))
+        filt = self.tensor((cout, 3, 3, words), "INT32", True)
+        y = self.tensor((n, -(-h // stride), -(-w // stride), cout))
+        opts = {"channels_in": cin, "padding": 0, "pad_values": 0, "stride_height": stride,
+                "stride_width": stride, "dilation_height_factor": 1, "dilation_width_factor": 1,
+                "fused_activation_function": 0}
+        self.ops.append(OpInfo(len(self.ops), "LceBconv2d", [packed, filt, None, None, None], [y], opts,
+                               custom=True))
+        self.x = y
+
     def global_pool(self) -> None:
         n, _, _, c = self.x.shape
         y = self.tensor((n, 1, 1, c))
@@ -102,6 +126,35 @@ def mobilenet_v2(int8: bool = False) -> Graph:
     b.global_pool()
     b.conv(1001, 1)
     return b.graph("mobilenet_v2" + ("_int8" if int8 else ""))
+
+
+def birealnet() -> Graph:
+    """Bi-Real Net 18 as larq-zoo builds it (larq_zoo/literature/birealnet.py) after LCE conversion.
+
+    Float 7x7/2 stem, 3x3/2 max pool, 16 residual blocks of LceQuantize -> 3x3 LceBconv2d (BN
+    folded into its float output) -> ADD; where the width doubles, the shortcut is a 2x2 average
+    pool and a float 1x1 conv. Used only as an independent check (LCE README: 41.6 ms on a Pixel 1).
+    """
+    b = _Builder(224, 3)
+    b.conv(64, 7, 2)
+    b.pool("MAX_POOL_2D", 3, 2)
+    for filters in (64, 128, 256, 512):
+        for layer in range(4):
+            shortcut = b.x
+            stride = 2 if filters != 64 and layer == 0 else 1
+            if stride == 2:
+                x = b.x
+                b.pool("AVERAGE_POOL_2D", 2, 2)
+                shortcut = b.conv(filters, 1)
+                b.x = x
+            b.binary_conv(filters, stride)
+            b.add(shortcut)
+    b.global_pool()
+    n, _, _, c = b.x.shape
+    fc = b.tensor((n, 1000))
+    b.ops.append(OpInfo(len(b.ops), "FULLY_CONNECTED", [b.x, b.tensor((1000, c), constant=True)], [fc]))
+    b.x = fc
+    return b.graph("birealnet")
 
 
 # --- fitting -----------------------------------------------------------------------------------

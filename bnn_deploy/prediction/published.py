@@ -18,6 +18,13 @@ LCE_QUICKNET = {
         "QuickNetLarge": {("pi4", 1): 77.0, ("pi4", 4): 31.7, ("pixel1", 1): 44.2, ("pixel1", 4): 22.8},
     },
 }
+# LCE README since commit f48e677 (2020-08-25, "Update benchmark table in Readme (#470)"): "LCE
+# achieves an inference time of 41.6 ms for Bi-RealNet on the same device" (Pixel 1, 1 thread;
+# dabnn reports 61.3 ms). An older LCE than the QuickNet rows; used only as a check.
+LCE_BIREALNET = {
+    "source": "larq/compute-engine README.md (commit f48e677, 2020-08-25), Pixel 1, 1 thread",
+    "ms": {("pixel1", 1): 41.6},
+}
 # The rows the binary constants are fitted on; QuickNet is the check and is never fitted.
 QUICKNET_FIT = ("QuickNetSmall", "QuickNetLarge")
 QUICKNET_CHECK = ("QuickNet",)
