@@ -89,12 +89,44 @@ def render(rows: list[dict], mobilenet: list[dict], extra: list[dict]) -> str:
     return "\n".join(out)
 
 
+def board_table() -> str:
+    """The board constants as the markdown table docs/predict.md shows."""
+    def caps(b):
+        return f"{b.cores} (" + ", ".join(f"{c:.2g}" for c in b.core_capacity) + ")"
+
+    rows = [
+        ("core", lambda b: b.core), ("clock (GHz)", lambda b: f"{b.clock_ghz:g}"),
+        ("cores (relative capacity)", caps),
+        ("NEON bits / 128-bit ops per cycle", lambda b: f"{b.neon_bits} / {b.neon_q_per_cycle:g}"),
+        ("L1D / L2 (+L3) KB", lambda b: f"{b.l1d_kb} / {b.l2_kb}"),
+        ("DRAM GB/s, 1 core / all cores", lambda b: f"{b.dram_gbps:.2f} / {b.dram_gbps_all:.2f}"),
+        ("L2 GB/s, 1 core", lambda b: f"{b.cache_gbps:g}"),
+        ("LCE bgemm kernel efficiency", lambda b: f"{b.bgemm_eff:.3f}"),
+        ("binary GMAC/s per core, bgemm / indirect / reference",
+         lambda b: " / ".join(f"{B.binary_gmacs(b, k):.0f}" for k in B.KERNELS)),
+        ("bgemm parallel efficiency", lambda b: f"{b.bin_par_eff:.3f}"),
+        ("XNNPACK fp32 GMAC/s per core", lambda b: f"{b.f32_gmacs:.2f}"),
+        ("XNNPACK parallel efficiency", lambda b: f"{b.f32_par_eff:.3f}"),
+        ("XNNPACK int8 GMAC/s per core", lambda b: f"{b.i8_gmacs:.1f}"),
+        ("overhead per op / per parallel op (µs)", lambda b: f"{b.op_overhead_us:g} / {b.sync_overhead_us:g}"),
+        ("± binary / float / int8 / mem 1 core / mem all (%)",
+         lambda b: " / ".join(f"{100 * b.relative_error(g):.0f}" for g in ("binary", "float", "int8", "memory", "memory_mt"))),
+    ]
+    out = ["| constant | " + " | ".join(B.BOARDS) + " |", "|---|" + "---|" * len(B.BOARDS)]
+    out += [f"| {name} | " + " | ".join(f(b) for b in B.BOARDS.values()) + " |" for name, f in rows]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", type=Path, default=ROOT / "tests" / "data" / "lce-zoo",
                         help="directory with QuickNetSmall/QuickNet/QuickNetLarge.tflite")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--boards", action="store_true", help="print the board constants table only")
     args = parser.parse_args(argv)
+    if args.boards:
+        print(board_table())
+        return 0
     rows, mobilenet, extra = quicknet_rows(args.zoo), float_checks(), extra_rows(args.zoo)
     if args.json:
         print(json.dumps({"label": "predicted vs published", "quicknet": rows, "mobilenet": mobilenet,

@@ -64,6 +64,7 @@ class Board:
     bin_par_eff: float               # extra throughput per additional core, ruy-threaded BGEMM
     op_overhead_us: float            # interpreter dispatch per op
     sync_overhead_us: float          # thread-pool wake-up per parallel op when threads > 1
+    neon_bits: int = 128             # all these cores have 128-bit NEON (AdvSIMD)
     uncertainty: dict = field(default_factory=dict)  # group -> relative error (0.1 = ±10 %)
     calibrated: dict = field(default_factory=dict)   # group -> thread counts published on this board
     derived_from: str | None = None
@@ -214,6 +215,36 @@ def _build() -> dict[str, Board]:
 
 
 BOARDS: dict[str, Board] = _build()
+
+
+def binary_gmacs(board: Board, kernel: str = DEFAULT_KERNEL) -> float:
+    """Binary MACs per second (1e9) one big core sustains in LCE's bconv inner loop, for the table.
+
+    bgemm/indirect: 32 MACs per word-op, BGEMM_NEON_PER_WORD_OP instructions each, at the NEON
+    issue rate times the fitted kernel efficiency; reference: one word-op per
+    REFERENCE_CYCLES_PER_WORD_OP cycles. Padding, im2col, packing and output are extra (model.py).
+    """
+    if kernel == "reference":
+        return BITPACK_WORD * board.clock_ghz / REFERENCE_CYCLES_PER_WORD_OP
+    return BITPACK_WORD * board.neon_q_per_cycle * board.clock_ghz * board.bgemm_eff / BGEMM_NEON_PER_WORD_OP
+
+
+def describe(board: Board) -> dict:
+    """The board's constants as a flat dict (for docs, reports and a devices listing)."""
+    return {
+        "name": board.name, "description": board.description, "core": board.core,
+        "clock_ghz": board.clock_ghz, "cores": board.cores, "neon_bits": board.neon_bits,
+        "neon_q_per_cycle": board.neon_q_per_cycle, "l1d_kb": board.l1d_kb, "l2_kb": board.l2_kb,
+        "dram_gbps_1core": board.dram_gbps, "dram_gbps_all": board.dram_gbps_all,
+        "cache_gbps_1core": board.cache_gbps,
+        "binary_gmacs_1core": {k: binary_gmacs(board, k) for k in KERNELS},
+        "bin_par_eff": board.bin_par_eff, "f32_gmacs_1core": board.f32_gmacs,
+        "f32_par_eff": board.f32_par_eff, "i8_gmacs_1core": board.i8_gmacs,
+        "op_overhead_us": board.op_overhead_us, "sync_overhead_us": board.sync_overhead_us,
+        "core_capacity": list(board.core_capacity), "uncertainty": dict(board.uncertainty),
+        "calibrated": {k: list(v) for k, v in board.calibrated.items()},
+        "derived_from": board.derived_from, "notes": board.notes,
+    }
 
 
 def get_board(name: str) -> Board:
