@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnn_deploy.prediction import boards as B  # noqa: E402
-from bnn_deploy.prediction.calibration import calibrate  # noqa: E402
+from bnn_deploy.prediction import boards as B
+from bnn_deploy.prediction.calibration import calibrate
 
 
 def main(argv=None) -> int:

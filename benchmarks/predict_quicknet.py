@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnn_deploy.prediction import predict  # noqa: E402
-from bnn_deploy.prediction import published as P  # noqa: E402
-from bnn_deploy.prediction import boards as B  # noqa: E402
-from bnn_deploy.prediction.calibration import birealnet, float_checks, load_quicknets, total_ms  # noqa: E402
-from bnn_deploy.prediction.predict import describe_graph  # noqa: E402
+from bnn_deploy.prediction import predict
+from bnn_deploy.prediction import published as P
+from bnn_deploy.prediction import boards as B
+from bnn_deploy.prediction.calibration import birealnet, float_checks, load_quicknets, total_ms
+from bnn_deploy.prediction.predict import describe_graph
 
 
 def quicknet_rows(zoo: Path) -> list[dict]:

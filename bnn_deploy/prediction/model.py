@@ -366,6 +366,11 @@ def op_cost(op: OpInfo, board: B.Board, threads: int, kernel: str = B.DEFAULT_KE
     kind = op.kind
     if kind not in KNOWN_OPS or not op.outputs:
         return OpCost(op, "unknown", detail="no model for this op")
+    if not op.data_inputs() and op.inputs:
+        # e.g. DEQUANTIZE of fp16/int8 weights: TFLite and XNNPACK evaluate it once, at init
+        cost = OpCost(op, "float", detail="constant inputs: evaluated once at init")
+        cost.terms.append((0.0, "overhead"))
+        return cost
     if kind == "LceBconv2d":
         cost = bconv_cost(op, board, threads, kernel)
     elif kind in BITPACK_OPS:

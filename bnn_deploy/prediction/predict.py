@@ -16,7 +16,7 @@ from pathlib import Path
 from bnn_deploy.errors import BnnDeployError
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction.flatbuffer_ops import Graph, module_path, read_graph
-from bnn_deploy.prediction.model import XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
+from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
 MANIFEST = "manifest.json"
 LABEL = "predicted"
@@ -181,8 +181,6 @@ def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str,
 
 def _refuse_unknown(graph: Graph, path: str) -> None:
     """One-line error naming the ops the model cannot price."""
-    from bnn_deploy.prediction.model import KNOWN_OPS
-
     unknown = sorted({op.kind for op in graph.ops if op.kind not in KNOWN_OPS})
     if unknown:
         raise BnnDeployError(f"{Path(path).name} has ops the latency model does not know: "

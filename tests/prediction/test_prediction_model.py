@@ -59,7 +59,7 @@ def test_uncalibrated_kernel_is_labelled_and_widens_the_range():
     entry = other["predictions"][0]
     assert default["calibrated"] and not entry["calibrated"]
     assert any("uncalibrated" in n for n in entry["notes"] + other["notes"])
-    spread = lambda p: (p["high_ms"] - p["low_ms"]) / p["predicted_ms"]  # noqa: E731
+    spread = lambda p: (p["high_ms"] - p["low_ms"]) / p["predicted_ms"]
     assert spread(entry) > 2 * spread(default)
 
 
@@ -74,7 +74,7 @@ def test_derived_boards_have_wider_ranges_and_say_so():
 
 
 def _add(n_elements: int) -> OpInfo:
-    t = lambda i: TensorInfo(i, f"t{i}", (1, 1, 1, n_elements), "FLOAT32")  # noqa: E731
+    t = lambda i: TensorInfo(i, f"t{i}", (1, 1, 1, n_elements), "FLOAT32")
     return OpInfo(0, "ADD", [t(0), t(1)], [t(2)])
 
 
