@@ -162,6 +162,7 @@ def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str,
         "binary_share": (shares.get("binary", 0.0) / total) if total else 0.0,
         "shares": {k: v / total for k, v in sorted(shares.items())} if total else {},
         "calibrated": not uncalibrated, "uncalibrated": uncalibrated,
+        "published_configuration": kernel == B.DEFAULT_KERNEL and used in board.calibrated.get("binary", ()),
         "unknown_ops": sorted({r["op"] for r in rows if r["ms"] is None}),
         "ops": rows, "by_type": _by_type(rows, total),
         "xnnpack_ms": sum(r["ms"] for r in known if r["op"] in XNNPACK_OPS and r["category"] != "binary"),
@@ -193,7 +194,11 @@ def predict(path_or_export_dir, devices=("pi4",), threads=(1,), kernel=None, all
 
     Returns ``{"predictions": [...], "model": {...}, "notes": [...], "label": "predicted"}``; each
     prediction has ``device, threads, kernel, artifact, predicted_ms, low_ms, high_ms,
-    binary_share, shares, calibrated, label, ops, by_type, notes``. ``ops`` are in run order with
+    binary_share, shares, calibrated, uncalibrated, published_configuration, label, ops, by_type,
+    notes``. ``calibrated`` is strict: every constant group carrying >= 5 % of the time was fitted
+    on published figures of this board at this thread count (``uncalibrated`` lists the others);
+    ``published_configuration`` only says LCE published figures for this board, thread count and
+    (default) kernel. ``ops`` are in run order with
     ``index, op, module, binary, category, ms, low_ms, high_ms, pct, cum_pct, detail``;
     ``cum_pct`` accumulates in run order. Unknown ops refuse the prediction unless
     ``allow_unknown``; then they have ``ms: None`` and are excluded from the total.
@@ -258,7 +263,7 @@ def render_prediction(result: dict, max_rows: int = 40) -> str:
     for note in result.get("notes", [])[1:]:
         out.append(f"note: {note}")
     for p in result["predictions"]:
-        cal = "calibrated configuration" if p["calibrated"] else "UNCALIBRATED configuration"
+        cal = "calibrated" if p["calibrated"] else "partly UNCALIBRATED: " + "; ".join(p["uncalibrated"])
         out.append("")
         out.append(f"{p['artifact']} on {p['device']}, {p['threads']} thread(s), kernel {p['kernel']}: "
                    f"PREDICTED {_fmt_ms(p['predicted_ms'])} ms (range {_fmt_ms(p['low_ms'])}–"

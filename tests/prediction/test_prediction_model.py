@@ -58,6 +58,8 @@ def test_uncalibrated_kernel_is_labelled_and_widens_the_range():
     other = predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1], kernel="indirect")
     entry = other["predictions"][0]
     assert default["calibrated"] and not entry["calibrated"]
+    assert default["published_configuration"] and not entry["published_configuration"]
+    assert any("binary_indirect" in part for part in entry["uncalibrated"])
     assert any("uncalibrated" in n for n in entry["notes"] + other["notes"])
     spread = lambda p: (p["high_ms"] - p["low_ms"]) / p["predicted_ms"]
     assert spread(entry) > 2 * spread(default)
@@ -68,7 +70,7 @@ def test_derived_boards_have_wider_ranges_and_say_so():
     by = {p["device"]: p for p in result["predictions"]}
     spread = {d: (p["high_ms"] - p["low_ms"]) / p["predicted_ms"] for d, p in by.items()}
     for d in ("pi5", "pi3-64", "android-arm64"):
-        assert spread[d] > spread["pi4"] and not by[d]["calibrated"]
+        assert spread[d] > spread["pi4"] and not by[d]["calibrated"] and not by[d]["published_configuration"]
         assert any("derived" in n for n in by[d]["notes"])
     assert by["pi5"]["predicted_ms"] < by["pi4"]["predicted_ms"] < by["pi3-64"]["predicted_ms"]
 
