@@ -342,7 +342,7 @@ def compare_against(prediction: dict, profile) -> dict:
     list of such entries is accepted). Op entries may name the type ``op``/``node_type``/``type``
     and the time ``ms``/``avg_ms``/``time_ms``; XNNPACK delegate nodes (which fold the float ops the
     delegate took) are compared with the sum of those ops' predictions. Profiles are matched to
-    predictions by device and thread count (and kernel, default ``bgemm``). Returns
+    predictions by device and thread count (and kernel, ``default`` when absent). Returns
     ``{"comparisons": [...], "notes": [...]}``; ``error_pct`` is (predicted - measured) / measured.
     """
     data = _load_profile(profile)
