@@ -169,7 +169,7 @@ def lce_op_count(fb: Flatbuffer) -> int:
 # short, because LCE cuts a fused op's joined names at 50 characters.
 
 
-def module_path(op: Op) -> str | None:
+def module_path(op: Op | list[str]) -> str | None:
     """The PyTorch module path an op of a bnn-deploy flatbuffer came from, e.g. ``body.3.body.1``.
 
     Read from the first name the converter gave the op's output (the op that ends a fusion, which
@@ -177,9 +177,11 @@ def module_path(op: Op) -> str | None:
     whose names are not TorchScript scopes, the node's cleaned name. None when the name carries no
     scope: the graph's output tensor (named after the signature, e.g. ``PartitionedCall:0``) or a
     ``<where>`` longer than LCE's 50-character cut. Flatbuffers whose names do not follow this
-    scheme (other tools, bnn-deploy before it) give None or a meaningless TF name.
+    scheme (other tools, bnn-deploy before it) give None or a meaningless TF name. ``op`` may also
+    be the list of an op's output tensor names.
     """
-    first = next((tok for name in op.output_names[:1] for tok in name.split(";") if tok), "")
+    names = op if isinstance(op, list) else op.output_names
+    first = next((tok for name in names[:1] for tok in name.split(";") if tok), "")
     where, sep, _ = first.partition("/")
     if not sep or not where:
         return None

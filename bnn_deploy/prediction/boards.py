@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 # Kernels are named as lce_benchmark_model configurations (the device bench calls its defaults
 # "default"), always with TFLite's XNNPACK delegate for float ops, as that tool applies it by

@@ -8,9 +8,8 @@ sometimes be recovered).
 
 The file is parsed with the TFLite schema module TensorFlow ships
 (``tensorflow/lite/python/schema_py_generated.py``), loaded *by path* so that ``import tensorflow``
-(seconds, ~0.5 GB resident) is not needed to predict; the normal import is the fallback. This is a
-separate reader from ``bnn_deploy.exporters.flatbuffer`` on purpose (that one checks bitpacking);
-the two can be merged later.
+(seconds, ~0.5 GB resident) is not needed to predict; the normal import is the fallback. The PyTorch
+module path of an op is read from its tensor names by :func:`bnn_deploy.core.flatbuffer.module_path`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 
 _SCHEMA_MODULE = "_bnn_deploy_tflite_schema"
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -216,26 +215,3 @@ def read_graph(path: str | os.PathLike) -> Graph:
     return parse_flatbuffer(data, str(p))
 
 
-def module_path(names: list[str]) -> str | None:
-    """The PyTorch module path behind an op, when its tensor names carry an ONNX node path.
-
-    ``torch.onnx`` names nodes ``/body/body.0/body/body.0/binary_conv/Conv``: each level is the
-    child's name, and a Sequential child repeats its parent (``body`` then ``body.0``). The rebuild
-    can carry those names into TF op names, which the converter joins with ``;`` into tensor names.
-    The first token that looks like such a path gives ``body.0.body.0.binary_conv``; names without a
-    path (``bconv3``, ``Add_4``) give None.
-    """
-    for name in names:
-        for token in name.split(";"):
-            token = token.strip()
-            if not token.startswith("/") or token.count("/") < 2:
-                continue
-            levels: list[list[str]] = []  # [local name as printed, module path segment]
-            for part in [p for p in token.split("/") if p][:-1]:  # drop the op name (Conv, Add, ...)
-                if levels and part.startswith(levels[-1][0] + "."):
-                    levels[-1] = [part, f"{levels[-1][1]}.{part[len(levels[-1][0]) + 1:]}"]
-                else:
-                    levels.append([part, part])
-            if levels:
-                return ".".join(segment for _, segment in levels)
-    return None

@@ -11,7 +11,7 @@ import pytest
 
 from tflite_builder import build_tflite
 
-from bnn_deploy.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.prediction import predict
 
 ZOO = Path(__file__).resolve().parents[2] / "tests" / "data" / "lce-zoo"

@@ -38,6 +38,8 @@ def test_lce_export_predicts_with_every_bconv_binary(export_dir):
     for p in result["predictions"]:
         bconvs = [r for r in p["ops"] if r["op"] == "LceBconv2d"]
         assert len(bconvs) == 10 and all(r["binary"] and r["category"] == "binary" for r in bconvs)
+        # every binary conv names the PyTorch module it came from (carried through the rebuild's op names)
+        assert all(r["module"] and r["module"].endswith("binary_conv") for r in bconvs), [r["module"] for r in bconvs]
         assert all(not r["binary"] for r in p["ops"] if r["op"] != "LceBconv2d")
         assert not p["unknown_ops"] and all(r["ms"] > 0 for r in p["ops"])
         assert 0 < p["binary_share"] < 1 and p["label"] == "predicted"
@@ -47,7 +49,7 @@ def test_lce_export_predicts_with_every_bconv_binary(export_dir):
 
 
 def test_export_formats_can_be_chosen(export_dir):
-    from bnn_deploy.errors import BnnDeployError
+    from bnn_deploy.core.errors import BnnDeployError
 
     with pytest.raises(BnnDeployError, match="lists no tflite-int8 artifact"):
         predict(export_dir, devices=["pi4"], formats=("tflite-int8",))

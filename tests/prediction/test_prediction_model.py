@@ -10,7 +10,8 @@ import pytest
 
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction import compare_against, predict, render_comparison, render_prediction
-from bnn_deploy.prediction.flatbuffer_ops import OpInfo, TensorInfo, module_path
+from bnn_deploy.core.flatbuffer import module_path
+from bnn_deploy.prediction.flatbuffer_ops import OpInfo, TensorInfo
 from bnn_deploy.prediction.model import bconv_geometry, op_cost
 
 ZOO = Path(__file__).resolve().parents[2] / "tests" / "data" / "lce-zoo"
@@ -96,11 +97,11 @@ def test_overhead_and_board_speed_are_respected():
     assert _ms(op, board=faster) < _ms(op)
 
 
-def test_module_path_from_onnx_node_names():
-    assert module_path(["/body/body.0/body/body.1/binary_conv/Conv"]) == "body.0.body.1.binary_conv"
-    assert module_path(["Add_3;/upconv1/binary_conv/Conv;x"]) == "upconv1.binary_conv"
-    assert module_path(["/conv_first/Conv"]) == "conv_first"
-    assert module_path(["bconv3", "quicknet/batch_normalization_2/FusedBatchNormV3"]) is None
+def test_module_path_from_the_rebuilds_op_names():
+    assert module_path([".body.0.body.1.binary_conv/Conv/Conv2D;.body.0.body.1.relu.pr_bias0/Add"]) == \
+        "body.0.body.1.binary_conv"
+    assert module_path(["./Mul/mul"]) == ""  # the model itself
+    assert module_path(["PartitionedCall:0"]) is None  # the graph output carries no scope
 
 
 def test_report_labels_every_figure_predicted():
