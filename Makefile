@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   install into .venv and run the main job on the bundled default model
-#   make test   install into .venv (with test extras and the Debian packages tests need) and run all tests
+#   make test   install into .venv (with test extras and the Debian packages tests need), lint, run all tests
+# For development: make test-fast (unit tests; no apt, no root) and make lint (ruff + import contracts).
 PY      ?= python3.11
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -8,7 +9,7 @@ MODEL   ?= bbcu_m_x2_small
 REF     ?= msrresnet_x2_small
 APT_PKGS = $(shell grep -hv '^\#' .ci/apt-packages*.txt 2>/dev/null)
 
-.PHONY: install install-test apt demo test clean
+.PHONY: install install-test install-dev apt demo test test-fast lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,8 +18,10 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -e .
 
-install-test: $(BIN)/python apt
+install-dev: $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
+
+install-test: install-dev apt
 
 # Debian packages the tests use (cross compilers, qemu-user, OpenSSH); needs root or sudo.
 apt:
@@ -36,10 +39,20 @@ demo: install
 		--float-ref $(REF) --input-size 320x180 --out $(OUT)/$(MODEL)
 	$(BIN)/bnn-deploy eval $(OUT)/$(MODEL) --out $(OUT)/eval-$(MODEL)
 	$(BIN)/bnn-deploy bench $(OUT)/$(MODEL) --device host --threads 1 \
-		--json $(OUT)/bench-$(MODEL).json --plot $(OUT)/bench-$(MODEL).png
+		--json-out $(OUT)/bench-$(MODEL).json --plot $(OUT)/bench-$(MODEL).png
 
-test: install-test
+# Style and structure: ruff (lint and format) and the import-linter contracts in pyproject.toml.
+lint: install-dev
+	$(BIN)/ruff check bnn_deploy tests benchmarks scripts
+	$(BIN)/ruff format --check bnn_deploy tests benchmarks scripts
+	$(BIN)/lint-imports
+
+test: install-test lint
 	$(BIN)/python -m pytest -q tests
+
+# The unit tests: no Debian packages, no root, no emulated board (under 90 s on 2 cores).
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) bnn-deploy-out *.egg-info .pytest_cache

@@ -13,8 +13,9 @@ What is compared, on one LCE flatbuffer and one float TFLite file of the same mo
   runner's wrapper); mean of its samples.
 
 Rounds alternate bare and bench (and which goes first) so drift in the shared machine's load and
-order effects hit both; the figure is the median over rounds of (bench mean / bare mean - 1). Process start-up, imports and loading are
-not part of either (the bench reports them separately as init time).
+order effects hit both; the figure is the median over rounds of (bench mean / bare mean - 1).
+Process start-up, imports and loading are not part of either (the bench reports them separately as
+init time).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def _export(size: tuple[int, int], workdir: str) -> str:
         ckpt = os.path.join(workdir, "bbcu_m_small.pt")
         save_checkpoint(ckpt, create_model("bbcu_m", scale=2, num_feat=32, num_block=4))
     out = os.path.join(workdir, "export")
-    export_model(str(ckpt), formats=("lce", "tflite-float"), input_sizes=(size,), out_dir=out, parity_photos=1,
-                 num_threads=1)
+    export_model(
+        str(ckpt), formats=("lce", "tflite-float"), input_sizes=(size,), out_dir=out, parity_photos=1, num_threads=1
+    )
     return out
 
 
@@ -106,19 +108,29 @@ def compare(label: str, bare, runner, x: np.ndarray, rounds: int, runs: int) -> 
     # the runner's Python wrapper, one perf_counter), timed on many calls without the interpreter.
     per_call = time_runs(lambda v: runner.check_input(v), x, warmup=100, runs=20000)["runs_ms"]
     wrapper_us = 1e3 * float(np.median(per_call))
-    row = {"artifact": label, "wrapper_us": wrapper_us, "bare_mean_ms": float(np.median(bare_ms)), "bench_mean_ms": float(np.median(bench_ms)),
-           "overhead_pct": 100.0 * float(np.median(ratios)), "per_round_pct": [round(100 * r, 2) for r in ratios]}
-    print(f"{label:<28} bare {row['bare_mean_ms']:9.3f} ms   bench {row['bench_mean_ms']:9.3f} ms   "
-          f"overhead {row['overhead_pct']:+6.2f} %  (rounds: {', '.join(f'{r:+.1f}' for r in row['per_round_pct'])})")
-    print(f"{'':<28} bookkeeping inside the timed region: {wrapper_us:.2f} us per run = "
-          f"{100 * wrapper_us / 1e3 / row['bare_mean_ms']:.4f} % of a run")
+    row = {
+        "artifact": label,
+        "wrapper_us": wrapper_us,
+        "bare_mean_ms": float(np.median(bare_ms)),
+        "bench_mean_ms": float(np.median(bench_ms)),
+        "overhead_pct": 100.0 * float(np.median(ratios)),
+        "per_round_pct": [round(100 * r, 2) for r in ratios],
+    }
+    print(
+        f"{label:<28} bare {row['bare_mean_ms']:9.3f} ms   bench {row['bench_mean_ms']:9.3f} ms   "
+        f"overhead {row['overhead_pct']:+6.2f} %  (rounds: {', '.join(f'{r:+.1f}' for r in row['per_round_pct'])})"
+    )
+    print(
+        f"{'':<28} bookkeeping inside the timed region: {wrapper_us:.2f} us per run = "
+        f"{100 * wrapper_us / 1e3 / row['bare_mean_ms']:.4f} % of a run"
+    )
     return row
 
 
 def main() -> int:
+    from bnn_deploy.core.exports import read_export
     from bnn_deploy.core.photos import bench_input
     from bnn_deploy.core.values import parse_size
-    from bnn_deploy.core.exports import read_export
     from bnn_deploy.runtimes.lce import open_lce
     from bnn_deploy.runtimes.tflite import open_tflite
 
@@ -135,10 +147,17 @@ def main() -> int:
         lce, flt = exp.of("lce")[0], exp.of("tflite-float")[0]
         x = bench_input(tuple(lce.input_hw), exp.scale)
         print(f"{export_dir}: {lce.input_hw[1]}x{lce.input_hw[0]}, 1 thread, {args.rounds} rounds x {args.runs} runs")
-        rows = [compare("lce (indirect_bgemm+xnnpack)", _bare_lce(lce.file, "indirect_bgemm+xnnpack"),
-                        open_lce(lce.file, kernel="indirect_bgemm+xnnpack"), x, args.rounds, args.runs),
-                compare("tflite-float (xnnpack)", _bare_tflite(flt.file), open_tflite(flt.file), x, args.rounds,
-                        args.runs)]
+        rows = [
+            compare(
+                "lce (indirect_bgemm+xnnpack)",
+                _bare_lce(lce.file, "indirect_bgemm+xnnpack"),
+                open_lce(lce.file, kernel="indirect_bgemm+xnnpack"),
+                x,
+                args.rounds,
+                args.runs,
+            ),
+            compare("tflite-float (xnnpack)", _bare_tflite(flt.file), open_tflite(flt.file), x, args.rounds, args.runs),
+        ]
     worst = max(r["overhead_pct"] for r in rows)
     print(f"worst overhead {worst:+.2f} % ({'meets' if worst <= 5.0 else 'misses'} the 5 % target)")
     return 0

@@ -40,8 +40,13 @@ def bench(name: str, arch: str, config: dict, size: tuple[int, int], formats: li
     save_checkpoint(ckpt, create_model(arch, **config))
     phases: list[tuple[float, str]] = []
     start = time.perf_counter()
-    manifest = export_model(ckpt, formats=formats, input_sizes=[size], out_dir=os.path.join(workdir, name),
-                            progress=lambda msg: phases.append((time.perf_counter() - start, msg))).to_json()
+    manifest = export_model(
+        ckpt,
+        formats=formats,
+        input_sizes=[size],
+        out_dir=os.path.join(workdir, name),
+        progress=lambda msg: phases.append((time.perf_counter() - start, msg)),
+    ).to_json()
     wall = time.perf_counter() - start
     return {"name": name, "wall": wall, "manifest": manifest, "phases": phases}
 
@@ -58,8 +63,10 @@ def report(result: dict) -> None:
             line += f"  bitpacked {art['binary_convs']['bitpacked']}/{art['binary_convs']['total']}"
         if "size" in art:
             s = art["size"]
-            line += (f"  vs float ~{s['float_equivalent_bytes'] / 1024:.0f} KB ({s['ratio_vs_float']}x), "
-                     f"binary filters {s['binary_filter_ratio']}x")
+            line += (
+                f"  vs float ~{s['float_equivalent_bytes'] / 1024:.0f} KB ({s['ratio_vs_float']}x), "
+                f"binary filters {s['binary_filter_ratio']}x"
+            )
         par = art.get("parity", {})
         if "min_parity_psnr_db" in par:
             line += f"  parity {par['psnr_db']} dB"
@@ -86,8 +93,10 @@ def main() -> None:
     import larq_compute_engine  # noqa: F401
     import torch  # noqa: F401
 
-    print(f"imports (TensorFlow, LCE, torch): {time.perf_counter() - start:.1f} s; "
-          f"{os.cpu_count()} cores; input {size[0]}x{size[1]}")
+    print(
+        f"imports (TensorFlow, LCE, torch): {time.perf_counter() - start:.1f} s; "
+        f"{os.cpu_count()} cores; input {size[0]}x{size[1]}"
+    )
     with tempfile.TemporaryDirectory(prefix="export-bench-") as workdir:
         for name in names:
             arch, config = MODELS[name]

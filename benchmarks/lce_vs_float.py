@@ -67,24 +67,35 @@ def _worker(spec: dict, workdir: str, tag: str) -> dict:
 def measure(name: str, size: tuple[int, int], runs: int, rounds: int, max_secs: float, workdir: str) -> dict:
     from dataclasses import asdict
 
-    from bnn_deploy.core.photos import bench_input
     from bnn_deploy.conversion.export import export_model
     from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.photos import bench_input
     from bnn_deploy.runtimes.base import latency_stats
 
     w, h = size
     ckpt = _checkpoint(name, workdir)
     out = os.path.join(workdir, f"{name}_export")
     t0 = time.perf_counter()
-    export_model(ckpt, formats=("lce", "tflite-float"), input_sizes=(size,), out_dir=out, parity_photos=1,
-                 num_threads=1)
+    export_model(
+        ckpt, formats=("lce", "tflite-float"), input_sizes=(size,), out_dir=out, parity_photos=1, num_threads=1
+    )
     print(f"{name}: exported {w}x{h} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     exp = read_export(out)
     x_path = os.path.join(workdir, f"{name}_input.npy")
     np.save(x_path, bench_input((h, w), exp.scale))
     lce, flt = exp.of("lce")[0], exp.of("tflite-float")[0]
-    base = {"runtime": None, "threads": 1, "input": x_path, "photos": None, "scale": exp.scale, "overlap": 16,
-            "warmup": 1, "runs": runs, "max_secs": max_secs, "select_runs": runs}
+    base = {
+        "runtime": None,
+        "threads": 1,
+        "input": x_path,
+        "photos": None,
+        "scale": exp.scale,
+        "overlap": 16,
+        "warmup": 1,
+        "runs": runs,
+        "max_secs": max_secs,
+        "select_runs": runs,
+    }
     choice = _worker(dict(base, artifact=asdict(lce), runtime="lce", select_kernel=True), workdir, f"{name}_sel")
     if "error" in choice:
         raise SystemExit(f"{name}: kernel selection failed: {choice['error']}")
@@ -96,10 +107,15 @@ def measure(name: str, size: tuple[int, int], runs: int, rounds: int, max_secs: 
                 raise SystemExit(f"{name} {label}: {res['error']}")
             samples[label] += res["runs_ms"]
     lce_stats, float_stats = latency_stats(samples["lce"]), latency_stats(samples["float"])
-    return {"model": name, "size": f"{w}x{h}", "kernel_choice": choice,
-            "lce": {"kernel": choice["kernel"], **lce_stats}, "float_xnnpack": {"kernel": "xnnpack", **float_stats},
-            "speedup": float_stats["median"] / lce_stats["median"],
-            "speedup_min": float_stats["min"] / lce_stats["min"]}
+    return {
+        "model": name,
+        "size": f"{w}x{h}",
+        "kernel_choice": choice,
+        "lce": {"kernel": choice["kernel"], **lce_stats},
+        "float_xnnpack": {"kernel": "xnnpack", **float_stats},
+        "speedup": float_stats["median"] / lce_stats["median"],
+        "speedup_min": float_stats["min"] / lce_stats["min"],
+    }
 
 
 def main() -> int:
@@ -122,15 +138,23 @@ def main() -> int:
             print(f"\n{row['model']} at {row['size']}, 1 thread")
             for c in row["kernel_choice"]["candidates"]:
                 flag = "identical" if c["identical"] else f"differs by {c['max_abs_diff']:.2g}"
-                print(f"  LCE {c['kernel']:<24} min {c['min_ms']:9.1f} ms, median {c['median_ms']:9.1f} ms "
-                      f"over {c['runs']} interleaved runs  ({flag})")
-            print(f"  LCE best = {row['lce']['kernel']:<17} median {row['lce']['median']:9.1f} ms "
-                  f"(min {row['lce']['min']:.1f}, {row['lce']['runs']} runs)")
-            print(f"  float TFLite XNNPACK         median {row['float_xnnpack']['median']:9.1f} ms "
-                  f"(min {row['float_xnnpack']['min']:.1f}, {row['float_xnnpack']['runs']} runs)")
+                print(
+                    f"  LCE {c['kernel']:<24} min {c['min_ms']:9.1f} ms, median {c['median_ms']:9.1f} ms "
+                    f"over {c['runs']} interleaved runs  ({flag})"
+                )
+            print(
+                f"  LCE best = {row['lce']['kernel']:<17} median {row['lce']['median']:9.1f} ms "
+                f"(min {row['lce']['min']:.1f}, {row['lce']['runs']} runs)"
+            )
+            print(
+                f"  float TFLite XNNPACK         median {row['float_xnnpack']['median']:9.1f} ms "
+                f"(min {row['float_xnnpack']['min']:.1f}, {row['float_xnnpack']['runs']} runs)"
+            )
             verdict = "meets" if row["speedup"] >= 1.5 else "misses"
-            print(f"  speed-up LCE vs float: {row['speedup']:.2f}x by median, {row['speedup_min']:.2f}x by min "
-                  f"({verdict} the 1.5x target)")
+            print(
+                f"  speed-up LCE vs float: {row['speedup']:.2f}x by median, {row['speedup_min']:.2f}x by min "
+                f"({verdict} the 1.5x target)"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -16,8 +16,8 @@ import time
 import torch
 
 from bnn_deploy.core.photos import train_photos
-from bnn_deploy.models.quality import evaluate_quality
 from bnn_deploy.models.checkpoint import save_checkpoint
+from bnn_deploy.models.quality import evaluate_quality
 from bnn_deploy.models.registry import create_model
 from bnn_deploy.models.zoo import BUNDLED, bundled_path
 
@@ -50,14 +50,21 @@ def main() -> int:
         facts = train_model_with_progress(model, photos, plan, name)
         quality = evaluate_quality(model, config["scale"])
         m, b = quality["mean"]["model"]["psnr"], quality["mean"]["bicubic"]["psnr"]
-        print(f"[{name}] held-out PSNR {m:.2f} dB vs bicubic {b:.2f} dB "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"[{name}] held-out PSNR {m:.2f} dB vs bicubic {b:.2f} dB ({time.perf_counter() - t0:.0f} s)", flush=True)
         if m <= b:
             print(f"[{name}] does not beat bicubic; not saved", file=sys.stderr)
             return 1
-        save_checkpoint(bundled_path(name), model, meta={
-            "name": name, "training": facts, "heldout": quality,
-            "trained_with": "scripts/train_zoo.py", "torch": torch.__version__})
+        save_checkpoint(
+            bundled_path(name),
+            model,
+            meta={
+                "name": name,
+                "training": facts,
+                "heldout": quality,
+                "trained_with": "scripts/train_zoo.py",
+                "torch": torch.__version__,
+            },
+        )
         print(f"[{name}] saved {bundled_path(name)}", flush=True)
     return 0
 

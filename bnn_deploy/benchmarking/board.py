@@ -25,32 +25,39 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.benchmarking.host import bench_export
-from bnn_deploy.benchmarking.report import (bicubic_quality, quality_figures, speedups,
-                                           write_report)
-from bnn_deploy.core.parity import Parity
-from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 from bnn_deploy.benchmarking.options import BenchOptions
-from bnn_deploy.core.versions import host_info
-from bnn_deploy.core.formats import print_order
-from bnn_deploy.core.photos import quality_photos
+from bnn_deploy.benchmarking.report import bicubic_quality, quality_figures, speedups, write_report
 from bnn_deploy.core.fileio import sha256_file
+from bnn_deploy.core.formats import print_order
+from bnn_deploy.core.parity import Parity
+from bnn_deploy.core.photos import quality_photos
+from bnn_deploy.core.versions import host_info
 from bnn_deploy.runtimes.base import latency_stats
+from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 
-BOARD_PYTHON_MEMORY = ("board Python runner, one process per artifact on the board: VmRSS (/proc/self/statm) "
-                       "at start (Python + numpy), after importing the runtime and loading the model, and after "
-                       "the runs; peak_rss_mb is getrusage's ru_maxrss after the runs. The runtime import is not "
-                       "measured apart from loading, so peak_over_import_mb is null; peak_over_start_mb is given")
+BOARD_PYTHON_MEMORY = (
+    "board Python runner, one process per artifact on the board: VmRSS (/proc/self/statm) "
+    "at start (Python + numpy), after importing the runtime and loading the model, and after "
+    "the runs; peak_rss_mb is getrusage's ru_maxrss after the runs. The runtime import is not "
+    "measured apart from loading, so peak_over_import_mb is null; peak_over_start_mb is given"
+)
 LCE_MEMORY = {
-    "peak": ("lce_benchmark_model's own report 'Peak memory footprint (MB): init=… overall=…' (older TFLite): "
-             "the process's peak resident memory after loading (peak_rss_after_load_mb) and overall "
-             "(peak_rss_mb); the tool is one static binary, so there is no separate runtime import"),
-    "delta": ("lce_benchmark_model's own report 'Memory footprint delta from the start of the tool (MB): "
-              "init=… overall=…' (newer TFLite): growth of the peak resident memory since the tool started, "
-              "its runtime already loaded (peak_over_import_mb = overall); peak_rss_mb is the tool's "
-              "'Overall peak memory footprint via periodic monitoring' when it prints one"),
+    "peak": (
+        "lce_benchmark_model's own report 'Peak memory footprint (MB): init=… overall=…' (older TFLite): "
+        "the process's peak resident memory after loading (peak_rss_after_load_mb) and overall "
+        "(peak_rss_mb); the tool is one static binary, so there is no separate runtime import"
+    ),
+    "delta": (
+        "lce_benchmark_model's own report 'Memory footprint delta from the start of the tool (MB): "
+        "init=… overall=…' (newer TFLite): growth of the peak resident memory since the tool started, "
+        "its runtime already loaded (peak_over_import_mb = overall); peak_rss_mb is the tool's "
+        "'Overall peak memory footprint via periodic monitoring' when it prints one"
+    ),
 }
-QUALITY_WHERE = ("this machine: the same file run by the host runtimes on the held-out photos (a board run "
-                 "covers one input; its parity figure says whether the board computes the same)")
+QUALITY_WHERE = (
+    "this machine: the same file run by the host runtimes on the held-out photos (a board run "
+    "covers one input; its parity figure says whether the board computes the same)"
+)
 
 
 def bench(export_dir, options: BenchOptions, progress=None) -> dict:
@@ -61,8 +68,9 @@ def bench(export_dir, options: BenchOptions, progress=None) -> dict:
     return bench_export_on_device(export_dir, options, progress=progress)
 
 
-def bench_export_on_device(export_dir, options: BenchOptions, *, progress=None, out_dir=None,
-                           formats: list[str] | None = None, transport=None) -> dict:
+def bench_export_on_device(
+    export_dir, options: BenchOptions, *, progress=None, out_dir=None, formats: list[str] | None = None, transport=None
+) -> dict:
     """Benchmark ``export_dir`` on ``options.device`` (see the module docstring); returns the bench report.
 
     ``out_dir`` receives the board's inputs, outputs and its own ``report.json``; ``formats`` keeps
@@ -80,24 +88,38 @@ def bench_export_on_device(export_dir, options: BenchOptions, *, progress=None, 
     exp = read_export(export_dir)  # verified once; the board run takes this object
     started = time.perf_counter()
     run = options.board_run(formats)
-    board = bench_on_device(exp, options.device, run, options.board_access(), progress=say, out_dir=out_dir,
-                            transport=transport)
+    board = bench_on_device(
+        exp, options.device, run, options.board_access(), progress=say, out_dir=out_dir, transport=transport
+    )
     say("on this machine: PyTorch reference on the board's input (parity), each file on the photos (quality)")
     rows, inputs, photos = _host_figures(exp, board, run.threads, overlap)
     report = {
-        "export_dir": exp.path, "device": board["device"], "host": host_info(),
+        "export_dir": exp.path,
+        "device": board["device"],
+        "host": host_info(),
         "export_versions": exp.manifest.versions,
-        "settings": {**options.settings(), "max_secs": None, "kernel": "default", "tile_overlap": overlap,
-                     "cooldown": run.cooldown, "timeout": run.timeout},
+        "settings": {
+            **options.settings(),
+            "max_secs": None,
+            "kernel": "default",
+            "tile_overlap": overlap,
+            "cooldown": run.cooldown,
+            "timeout": run.timeout,
+        },
         "inputs": inputs,
         "quality_photos": [name for name, _, _ in photos],
         "bicubic": bicubic_quality(photos, exp.scale),
         "results": rows,
         "speedups": speedups(rows),
         "notes": exp.notes,
-        "preflight": board["preflight"], "board_python": board["board_python"], "emulated": board["emulated"],
-        "latency_is_device_latency": board["latency_is_device_latency"], "runtime_bin": board["runtime_bin"],
-        "cleanup": board["cleanup"], "board_out_dir": board["out_dir"], "started": board["started"],
+        "preflight": board["preflight"],
+        "board_python": board["board_python"],
+        "emulated": board["emulated"],
+        "latency_is_device_latency": board["latency_is_device_latency"],
+        "runtime_bin": board["runtime_bin"],
+        "cleanup": board["cleanup"],
+        "board_out_dir": board["out_dir"],
+        "started": board["started"],
         "wall_seconds": time.perf_counter() - started,
     }
     return write_report(report, options.plot)
@@ -119,17 +141,42 @@ def _host_figures(exp, board: dict, threads: int, overlap: int):
         refs, ref_errors = _reference_outputs(exp, by_file, ran, inputs, threads, workdir)
         quality = {}
         for n, r in enumerate(ran):
-            spec = worker_spec(by_file[r["file"]], threads=threads, input_path=inputs[r["input_size"]],
-                               photos=workdir / "photos.npz", scale=exp.scale, overlap=overlap)
-            quality[r["file"]] = _quality(run_worker(spec, workdir, f"quality{n}"), by_file[r["file"]].format,
-                                          r["input_size"], photos, exp.scale, overlap)
+            spec = worker_spec(
+                by_file[r["file"]],
+                threads=threads,
+                input_path=inputs[r["input_size"]],
+                photos=workdir / "photos.npz",
+                scale=exp.scale,
+                overlap=overlap,
+            )
+            quality[r["file"]] = _quality(
+                run_worker(spec, workdir, f"quality{n}"),
+                by_file[r["file"]].format,
+                r["input_size"],
+                photos,
+                exp.scale,
+                overlap,
+            )
         parity = compare_outputs(board, refs)
-        described = {size: {"what": "the host bench's input: the export's first parity crop of the held-out photos "
-                                    "at this LR size (NHWC float32 RGB in [0, 1]; ONNX got it as NCHW)",
-                            "sha256": sha256_file(path)} for size, path in inputs.items()}
-    rows = [_row(by_file[r["file"]], r, threads, board["emulated"], quality.get(r["file"]),
-                 _parity(r, parity.get(r["name"]), exp.reference_for(by_file[r["file"]]), ref_errors.get(r["file"])))
-            for r in board["artifacts"]]
+        described = {
+            size: {
+                "what": "the host bench's input: the export's first parity crop of the held-out photos "
+                "at this LR size (NHWC float32 RGB in [0, 1]; ONNX got it as NCHW)",
+                "sha256": sha256_file(path),
+            }
+            for size, path in inputs.items()
+        }
+    rows = [
+        _row(
+            by_file[r["file"]],
+            r,
+            threads,
+            board["emulated"],
+            quality.get(r["file"]),
+            _parity(r, parity.get(r["name"]), exp.reference_for(by_file[r["file"]]), ref_errors.get(r["file"])),
+        )
+        for r in board["artifacts"]
+    ]
     return sorted(rows, key=lambda row: print_order(row["format"], row["role"])), described, photos
 
 
@@ -168,28 +215,59 @@ def _quality(result: dict, fmt: str, size: str, photos, scale: int, overlap: int
     """The row's ``quality`` from a host worker's photo outputs (or why there is none)."""
     outputs = load_outputs(result)
     if outputs is None:
-        return {"psnr_db": None, "ssim": None, "measured_on": QUALITY_WHERE,
-                "how": f"not measured: {result.get('error', 'no output')}"}
-    return {**quality_figures(fmt, result["input_shape"], size, outputs, photos, scale, overlap),
-            "measured_on": QUALITY_WHERE}
+        return {
+            "psnr_db": None,
+            "ssim": None,
+            "measured_on": QUALITY_WHERE,
+            "how": f"not measured: {result.get('error', 'no output')}",
+        }
+    return {
+        **quality_figures(fmt, result["input_shape"], size, outputs, photos, scale, overlap),
+        "measured_on": QUALITY_WHERE,
+    }
 
 
 def _row(art, r: dict, threads: int, emulated: bool, quality: dict | None, parity: dict) -> dict:
     """One board result as a host bench row (:func:`bnn_deploy.benchmarking.host._row`'s fields) plus the board's."""
-    row = {"name": art.name, "format": art.format, "runtime": r.get("runtime") or r["runner"], "role": art.role,
-           "model": art.model, "file": art.file, "file_size_bytes": art.size_bytes, "sha256": art.sha256,
-           "input_size": r["input_size"], "threads": threads, "runner": r["runner"]}
+    row = {
+        "name": art.name,
+        "format": art.format,
+        "runtime": r.get("runtime") or r["runner"],
+        "role": art.role,
+        "model": art.model,
+        "file": art.file,
+        "file_size_bytes": art.size_bytes,
+        "sha256": art.sha256,
+        "input_size": r["input_size"],
+        "threads": threads,
+        "runner": r["runner"],
+    }
     if r.get("skipped"):
         return {**row, "skipped": r["skipped"]}
     timings = r["latency_ms"] or r.get("emulated_timings_ms") or {}
-    figures = {"latency_ms": _latency(timings), "init_ms": timings.get("init_ms", timings.get("load_ms")),
-               "first_run_ms": timings.get("first_ms")}
-    row.update({"kernel": "default", "kernel_choice": None, "input_shape": r["input_shape"], "layout": r["layout"],
-                **({"latency_ms": None, "init_ms": None, "first_run_ms": None} if emulated else figures),
-                "stopped_by": "runs", "memory": _memory(r["runner"], r.get("memory") or {}),
-                "parity": parity, "quality": quality,
-                "command": r.get("command"), "temperature_c_before": r.get("temperature_c_before"),
-                "notes": r.get("notes", []), "input": r.get("input"), "outputs": r.get("outputs", [])})
+    figures = {
+        "latency_ms": _latency(timings),
+        "init_ms": timings.get("init_ms", timings.get("load_ms")),
+        "first_run_ms": timings.get("first_ms"),
+    }
+    row.update(
+        {
+            "kernel": "default",
+            "kernel_choice": None,
+            "input_shape": r["input_shape"],
+            "layout": r["layout"],
+            **({"latency_ms": None, "init_ms": None, "first_run_ms": None} if emulated else figures),
+            "stopped_by": "runs",
+            "memory": _memory(r["runner"], r.get("memory") or {}),
+            "parity": parity,
+            "quality": quality,
+            "command": r.get("command"),
+            "temperature_c_before": r.get("temperature_c_before"),
+            "notes": r.get("notes", []),
+            "input": r.get("input"),
+            "outputs": r.get("outputs", []),
+        }
+    )
     if emulated:  # qemu-user on an x86 CPU: never device latency
         row["emulated_timings_ms"] = figures
     return row
@@ -199,15 +277,31 @@ def _latency(timings: dict) -> dict:
     """The host bench's latency statistics from a board runner's timings (``null`` what it does not give)."""
     if timings.get("times_ms"):
         return latency_stats(timings["times_ms"])
-    return {"min": timings.get("min_ms"), "median": timings.get("median_ms"), "mean": timings.get("avg_ms"),
-            "p90": None, "p99": None, "max": timings.get("max_ms"), "std": timings.get("std_ms"),
-            "runs": timings.get("count")}
+    return {
+        "min": timings.get("min_ms"),
+        "median": timings.get("median_ms"),
+        "mean": timings.get("avg_ms"),
+        "p90": None,
+        "p99": None,
+        "max": timings.get("max_ms"),
+        "std": timings.get("std_ms"),
+        "runs": timings.get("count"),
+    }
 
 
 def _memory(runner: str, mem: dict) -> dict:
     """The host bench's memory fields from what the board runner measured (its raw figures under ``board``)."""
-    out = dict.fromkeys(("rss_at_start_mb", "rss_after_import_mb", "rss_after_load_mb", "peak_rss_after_load_mb",
-                         "rss_after_runs_mb", "peak_rss_mb", "peak_over_import_mb"))
+    out = dict.fromkeys(
+        (
+            "rss_at_start_mb",
+            "rss_after_import_mb",
+            "rss_after_load_mb",
+            "peak_rss_after_load_mb",
+            "rss_after_runs_mb",
+            "peak_rss_mb",
+            "peak_over_import_mb",
+        )
+    )
     if runner == "lce_benchmark_model":
         kind = mem.get("kind")
         if kind == "peak":
@@ -217,9 +311,13 @@ def _memory(runner: str, mem: dict) -> dict:
         method = LCE_MEMORY.get(kind, "lce_benchmark_model printed no memory figures")
     else:
         start, peak = mem.get("rss_start_mb"), mem.get("peak_rss_mb")
-        out.update(rss_at_start_mb=start, rss_after_load_mb=mem.get("rss_loaded_mb"),
-                   rss_after_runs_mb=mem.get("rss_end_mb"), peak_rss_mb=peak,
-                   peak_over_start_mb=None if start is None or peak is None else peak - start)
+        out.update(
+            rss_at_start_mb=start,
+            rss_after_load_mb=mem.get("rss_loaded_mb"),
+            rss_after_runs_mb=mem.get("rss_end_mb"),
+            peak_rss_mb=peak,
+            peak_over_start_mb=None if start is None or peak is None else peak - start,
+        )
         method = BOARD_PYTHON_MEMORY
     return {"method": method, **out, "board": mem}
 

@@ -28,17 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.benchmarking.options import BenchOptions
+from bnn_deploy.benchmarking.report import bicubic_quality, quality_figures, speedups, write_report
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.versions import host_info
 from bnn_deploy.core.formats import print_order
-from bnn_deploy.core.photos import bench_input, quality_photos
-from bnn_deploy.benchmarking.report import (bicubic_quality, quality_figures, speedups,
-                                           write_report)
 from bnn_deploy.core.parity import Parity, compare
-from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
+from bnn_deploy.core.photos import bench_input, quality_photos
+from bnn_deploy.core.versions import host_info
 from bnn_deploy.runtimes.base import latency_stats
-
-
+from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 
 # ---------------------------------------------------------------- inputs
 
@@ -68,11 +65,18 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
 
     say = progress or (lambda _m: None)
     if not options.on_host:
-        raise BnnDeployError(f"--device {options.device!r}: this function measures this machine only; a board is "
-                             "benchmarked by bnn_deploy.benchmarking.board.bench_export_on_device")
+        raise BnnDeployError(
+            f"--device {options.device!r}: this function measures this machine only; a board is "
+            "benchmarked by bnn_deploy.benchmarking.board.bench_export_on_device"
+        )
     options.check()
-    threads_list, warmup, runs, max_secs, kernel = (options.threads, options.warmup, options.runs, options.max_secs,
-                                                    options.kernel)
+    threads_list, warmup, runs, max_secs, kernel = (
+        options.threads,
+        options.warmup,
+        options.runs,
+        options.max_secs,
+        options.kernel,
+    )
     overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)
     sizes = exp.input_sizes()
@@ -90,8 +94,17 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         results = []
         for n, (hw, threads, art) in enumerate(jobs, 1):
             label = f"[{n}/{len(jobs)}] {art.name} at {hw[1]}x{hw[0]}, {threads} thread{'s' if threads > 1 else ''}"
-            spec = worker_spec(art, threads=threads, input_path=inputs[hw], photos=workdir / "photos.npz",
-                               scale=exp.scale, overlap=overlap, warmup=warmup, runs=runs, max_secs=max_secs)
+            spec = worker_spec(
+                art,
+                threads=threads,
+                input_path=inputs[hw],
+                photos=workdir / "photos.npz",
+                scale=exp.scale,
+                overlap=overlap,
+                warmup=warmup,
+                runs=runs,
+                max_secs=max_secs,
+            )
             choice = None
             use_kernel = None
             if art.runtime == "lce":
@@ -108,19 +121,31 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
                 result = run_worker(dict(spec, kernel=use_kernel), workdir, tag)
             row = _row(art, hw, threads, result, choice)
             results.append((row, result))
-            say(f"{label}: " + (f"error: {row['error']}" if "error" in row else
-                                f"median {row['latency_ms']['median']:.2f} ms, peak RSS "
-                                f"{row['memory']['peak_rss_mb']:.0f} MB"))
+            say(
+                f"{label}: "
+                + (
+                    f"error: {row['error']}"
+                    if "error" in row
+                    else f"median {row['latency_ms']['median']:.2f} ms, peak RSS {row['memory']['peak_rss_mb']:.0f} MB"
+                )
+            )
         say("comparing outputs (parity vs PyTorch, PSNR vs HR)")
         _add_figures(results, photos, exp.scale, overlap)
     rows = [row for row, _ in results]
     report = {
-        "export_dir": exp.path, "device": options.device, "host": host_info(),
+        "export_dir": exp.path,
+        "device": options.device,
+        "host": host_info(),
         "export_versions": exp.manifest.versions,
         "settings": {**options.settings(), "tile_overlap": overlap},
-        "inputs": {f"{hw[1]}x{hw[0]}": {"what": "the export's first parity crop of the held-out photos at this LR "
-                                                "size, saved as .npy (NHWC float32, RGB in [0, 1])",
-                                        "sha256": digests[hw]} for hw in sizes},
+        "inputs": {
+            f"{hw[1]}x{hw[0]}": {
+                "what": "the export's first parity crop of the held-out photos at this LR "
+                "size, saved as .npy (NHWC float32, RGB in [0, 1])",
+                "sha256": digests[hw],
+            }
+            for hw in sizes
+        },
         "quality_photos": [name for name, _, _ in photos],
         "bicubic": bicubic_quality(photos, exp.scale),
         "results": rows,
@@ -133,24 +158,45 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
 
 def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:
     """The report row of one artifact run (timings summarised; figures added by :func:`_add_figures`)."""
-    row = {"name": art.name, "format": art.format, "runtime": art.runtime, "role": art.role, "model": art.model,
-           "file": art.file, "file_size_bytes": art.size_bytes, "sha256": art.sha256,
-           "input_size": f"{hw[1]}x{hw[0]}", "threads": threads}
+    row = {
+        "name": art.name,
+        "format": art.format,
+        "runtime": art.runtime,
+        "role": art.role,
+        "model": art.model,
+        "file": art.file,
+        "file_size_bytes": art.size_bytes,
+        "sha256": art.sha256,
+        "input_size": f"{hw[1]}x{hw[0]}",
+        "threads": threads,
+    }
     if "error" in result:
         row["error"] = result["error"]
         return row
     stats = latency_stats(result["runs_ms"])
-    row.update({"kernel": result["kernel"], "kernel_choice": choice, "input_shape": result["input_shape"],
-                "latency_ms": stats, "init_ms": result["init_ms"], "first_run_ms": result["first_run_ms"],
-                "stopped_by": result["stopped_by"], "memory": result["memory"]})
+    row.update(
+        {
+            "kernel": result["kernel"],
+            "kernel_choice": choice,
+            "input_shape": result["input_shape"],
+            "latency_ms": stats,
+            "init_ms": result["init_ms"],
+            "first_run_ms": result["first_run_ms"],
+            "stopped_by": result["stopped_by"],
+            "memory": result["memory"],
+        }
+    )
     return row
 
 
 def _add_figures(results, photos, scale: int, overlap: int) -> None:
     """Parity vs the same model's PyTorch run (same size and threads) and quality vs HR, per row."""
     outputs = {id(row): load_outputs(result) for row, result in results if "error" not in row}
-    refs = {(row["role"], row["input_size"], row["threads"]): outputs.get(id(row))
-            for row, _ in results if row["format"] == "pytorch"}
+    refs = {
+        (row["role"], row["input_size"], row["threads"]): outputs.get(id(row))
+        for row, _ in results
+        if row["format"] == "pytorch"
+    }
     for row, _ in results:
         out = outputs.get(id(row))
         if out is None:
@@ -163,10 +209,9 @@ def _add_figures(results, photos, scale: int, overlap: int) -> None:
         else:
             parity = compare([out["bench"]], [ref["bench"]], reference="PyTorch eager, same model and input")
         row["parity"] = parity.to_json()
-        row["quality"] = quality_figures(row["format"], row["input_shape"], row["input_size"], out, photos, scale,
-                                         overlap)
+        row["quality"] = quality_figures(
+            row["format"], row["input_shape"], row["input_size"], out, photos, scale, overlap
+        )
 
 
 # ---------------------------------------------------------------- text
-
-

@@ -20,14 +20,21 @@ from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, BoardAccess, Boar
 
 HOST = "host"
 HOST_KERNELS = ("auto", "default", "indirect_bgemm", "xnnpack", "indirect_bgemm+xnnpack", "reference")
-_BOARD_FLAGS = {"host": "--host", "key": "--key", "serial": "--serial", "runtime_bin": "--runtime-bin",
-                "cooldown": "--cooldown", "accept_new_host_key": "--accept-new-host-key",
-                "inventory": "--inventory", "timeout": "--timeout"}
+_BOARD_FLAGS = {
+    "host": "--host",
+    "key": "--key",
+    "serial": "--serial",
+    "runtime_bin": "--runtime-bin",
+    "cooldown": "--cooldown",
+    "accept_new_host_key": "--accept-new-host-key",
+    "inventory": "--inventory",
+    "timeout": "--timeout",
+}
 
 
 @dataclass
 class BenchOptions:
-    """``bnn-deploy bench``'s options (see ``bnn-deploy bench --help`` for each; ``--json``/``--json-out`` are the CLI's)."""
+    """``bnn-deploy bench``'s options (``bnn-deploy bench --help``; ``--json``/``--json-out`` are the CLI's)."""
 
     device: str = HOST
     threads: list[int] = field(default_factory=lambda: [1])
@@ -73,32 +80,55 @@ class BenchOptions:
     def _check_host(self) -> None:
         given = [flag for name, flag in _BOARD_FLAGS.items() if getattr(self, name) not in (None, False)]
         if given:
-            raise BnnDeployError(f"{', '.join(given)} apply to a board, not to --device host; name the board "
-                                 "with --device (bnn-deploy devices lists them)")
+            raise BnnDeployError(
+                f"{', '.join(given)} apply to a board, not to --device host; name the board "
+                "with --device (bnn-deploy devices lists them)"
+            )
         if self.kernel not in HOST_KERNELS:
             raise BnnDeployError(f"unknown LCE kernel {self.kernel!r}; choose one of {', '.join(HOST_KERNELS)}")
         check_thread_counts(self.threads, os.cpu_count() or 1, "this machine")
 
     def _check_board(self) -> None:
         if self.kernel != "auto":
-            raise BnnDeployError(f"--kernel {self.kernel} picks LCE's kernel on this machine; on a board "
-                                 "lce_benchmark_model runs its default kernels: leave out --kernel")
+            raise BnnDeployError(
+                f"--kernel {self.kernel} picks LCE's kernel on this machine; on a board "
+                "lce_benchmark_model runs its default kernels: leave out --kernel"
+            )
         if len(self.threads) != 1:
-            raise BnnDeployError(f"--threads {','.join(map(str, self.threads)) or '(none)'}: a board run measures "
-                                 "one thread count; give one, e.g. --threads 4, and run bench once per count")
+            raise BnnDeployError(
+                f"--threads {','.join(map(str, self.threads)) or '(none)'}: a board run measures "
+                "one thread count; give one, e.g. --threads 4, and run bench once per count"
+            )
         check_thread_counts(self.threads, None, self.device)  # the board's cores are checked in preflight
 
     def board_run(self, formats: list[str] | None = None) -> BoardRun:
         """How each artifact runs on the board."""
-        return BoardRun(threads=self.threads[0], warmup=self.warmup, runs=self.runs, cooldown=self.cooldown or 0.0,
-                        timeout=DEFAULT_TIMEOUT_S if self.timeout is None else self.timeout, formats=formats)
+        return BoardRun(
+            threads=self.threads[0],
+            warmup=self.warmup,
+            runs=self.runs,
+            cooldown=self.cooldown or 0.0,
+            timeout=DEFAULT_TIMEOUT_S if self.timeout is None else self.timeout,
+            formats=formats,
+        )
 
     def board_access(self) -> BoardAccess:
         """How the board is reached."""
-        return BoardAccess(host=self.host, key=self.key, serial=self.serial, inventory=self.inventory,
-                           runtime_bin=self.runtime_bin, accept_new_host_key=self.accept_new_host_key)
+        return BoardAccess(
+            host=self.host,
+            key=self.key,
+            serial=self.serial,
+            inventory=self.inventory,
+            runtime_bin=self.runtime_bin,
+            accept_new_host_key=self.accept_new_host_key,
+        )
 
     def settings(self) -> dict:
         """The report's ``settings`` entry: what shaped the figures (not where files go or how a board is reached)."""
-        return {"threads": list(self.threads), "warmup": self.warmup, "runs": self.runs, "max_secs": self.max_secs,
-                "kernel": self.kernel}
+        return {
+            "threads": list(self.threads),
+            "warmup": self.warmup,
+            "runs": self.runs,
+            "max_secs": self.max_secs,
+            "kernel": self.kernel,
+        }

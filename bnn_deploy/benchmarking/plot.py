@@ -16,8 +16,13 @@ from bnn_deploy.core.fileio import atomic_path
 
 WIDTH, HEIGHT = 960, 600
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 80, 30, 50, 60
-COLOURS = {"lce": (200, 30, 30), "tflite-float": (30, 90, 200), "tflite-int8": (120, 60, 170),
-           "onnx": (20, 150, 80), "pytorch": (90, 90, 90)}
+COLOURS = {
+    "lce": (200, 30, 30),
+    "tflite-float": (30, 90, 200),
+    "tflite-int8": (120, 60, 170),
+    "onnx": (20, 150, 80),
+    "pytorch": (90, 90, 90),
+}
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
@@ -58,8 +63,11 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
     from bnn_deploy.benchmarking.report import typical_ms
 
     # Median latency; the mean for a runner without per-run times (lce_benchmark_model on a board).
-    points = [(typical_ms(r["latency_ms"])[0], r["quality"]["psnr_db"], r) for r in report["results"]
-              if r.get("latency_ms") and isinstance((r.get("quality") or {}).get("psnr_db"), (int, float))]
+    points = [
+        (typical_ms(r["latency_ms"])[0], r["quality"]["psnr_db"], r)
+        for r in report["results"]
+        if r.get("latency_ms") and isinstance((r.get("quality") or {}).get("psnr_db"), (int, float))
+    ]
     if not points:
         raise BnnDeployError("no artifact ran successfully, so there is nothing to plot; see the errors above")
     bicubic = report.get("bicubic", {}).get("psnr_db")
@@ -84,7 +92,7 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
             if x_lo <= lx <= x_hi:
                 u, _ = px(lx, y_lo)
                 draw.line([(u, top), (u, bottom)], fill=(225, 225, 225))
-                draw.text((u - 10, bottom + 6), f"{mult * 10 ** exp10:g}", fill="black")
+                draw.text((u - 10, bottom + 6), f"{mult * 10**exp10:g}", fill="black")
     for y in _nice_ticks(y_lo, y_hi):
         _, v = px(x_lo, y)
         draw.line([(left, v), (right, v)], fill=(225, 225, 225))
@@ -97,7 +105,8 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
         draw.text((right - 150, v - 14), f"bicubic {bicubic:.2f} dB", fill=(110, 110, 110))
     # Labels avoid every marker and each other.
     placed: list[tuple[float, float, float, float]] = [
-        (u - 6, v - 6, u + 6, v + 6) for u, v in (px(lx, p[1]) for lx, p in zip(xs, points))]
+        (u - 6, v - 6, u + 6, v + 6) for u, v in (px(lx, p[1]) for lx, p in zip(xs, points))
+    ]
     for lx, (lat, psnr, row) in sorted(zip(xs, points), key=lambda p: (p[1][1], p[0])):
         u, v = px(lx, psnr)
         colour = COLOURS.get(row["format"], (0, 0, 0))
@@ -111,8 +120,9 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
         if box[1] > v + 2 or box[3] < v - 2:  # moved off the point: a leader line shows whose it is
             draw.line([(u, v), (box[0], (box[1] + box[3]) / 2)], fill=(180, 180, 180))
         draw.text((box[0], box[1]), text, fill=colour)
-    draw.text((left, 15), "latency vs quality: median latency (ms, log scale) vs PSNR on held-out photos (dB)",
-              fill="black")
+    draw.text(
+        (left, 15), "latency vs quality: median latency (ms, log scale) vs PSNR on held-out photos (dB)", fill="black"
+    )
     draw.text(((left + right) // 2 - 60, HEIGHT - 25), "median latency (ms)", fill="black")
     draw.text((8, top - 20), "PSNR dB", fill="black")
     with atomic_path(path) as tmp:

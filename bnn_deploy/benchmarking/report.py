@@ -7,13 +7,12 @@ shared parts (quality vs HR, bicubic, speed-ups), renders it, and writes the JSO
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from bnn_deploy.core.formats import FORMATS
+from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable
 from bnn_deploy.core.metrics import protocol, sr_metrics
 from bnn_deploy.core.tiling import is_padded
-from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable
 
 
 def write_report(report: dict, plot_path) -> dict:
@@ -29,8 +28,9 @@ def write_report(report: dict, plot_path) -> dict:
             plot_latency_psnr(report, plot_path)
             report["plot"] = str(plot_path)
         else:
-            report["notes"] = report.get("notes", []) + [f"no plot written to {plot_path}: no artifact has a "
-                                                         "measured latency"]
+            report["notes"] = report.get("notes", []) + [
+                f"no plot written to {plot_path}: no artifact has a measured latency"
+            ]
     return report
 
 
@@ -39,10 +39,15 @@ def quality_figures(fmt: str, shape_nhwc, input_size: str, outputs: dict, photos
     per = [dict(image=name, **sr_metrics(outputs[f"photo:{i}"], hr, scale)) for i, (name, _, hr) in enumerate(photos)]
     whole = not FORMATS[fmt].fixed_shape  # any input size: no tiling
     padded = [name for name, lr, _ in photos if not whole and is_padded(lr.shape[:2], tuple(shape_nhwc[1:3]))]
-    return {"psnr_db": float(np.mean([p["psnr"] for p in per])), "ssim": float(np.mean([p["ssim"] for p in per])),
-            "images": per, "how": "whole image" if whole else f"tiled at {input_size}, overlap {overlap} LR px",
-            # smaller than the graph's input along an axis: edge-padded, approximate there
-            "padded_images": padded, "protocol": "held-out photos; " + protocol(scale)}
+    return {
+        "psnr_db": float(np.mean([p["psnr"] for p in per])),
+        "ssim": float(np.mean([p["ssim"] for p in per])),
+        "images": per,
+        "how": "whole image" if whole else f"tiled at {input_size}, overlap {overlap} LR px",
+        # smaller than the graph's input along an axis: edge-padded, approximate there
+        "padded_images": padded,
+        "protocol": "held-out photos; " + protocol(scale),
+    }
 
 
 def bicubic_quality(photos, scale: int) -> dict:
@@ -51,8 +56,11 @@ def bicubic_quality(photos, scale: int) -> dict:
     from bnn_deploy.core.metrics import sr_metrics
 
     per = [dict(image=name, **sr_metrics(bicubic_upscale(lr, scale), hr, scale)) for name, lr, hr in photos]
-    return {"psnr_db": float(np.mean([p["psnr"] for p in per])), "ssim": float(np.mean([p["ssim"] for p in per])),
-            "images": per}
+    return {
+        "psnr_db": float(np.mean([p["psnr"] for p in per])),
+        "ssim": float(np.mean([p["ssim"] for p in per])),
+        "images": per,
+    }
 
 
 def typical_ms(latency: dict) -> tuple[float, str]:
@@ -75,11 +83,22 @@ def speedups(rows: list[dict]) -> list[dict]:
                 continue
             if (base["input_size"], base["threads"]) != (lce["input_size"], lce["threads"]):
                 continue
-            stat = "median" if typical_ms(lce["latency_ms"])[1] == typical_ms(base["latency_ms"])[1] == "median" \
+            stat = (
+                "median"
+                if typical_ms(lce["latency_ms"])[1] == typical_ms(base["latency_ms"])[1] == "median"
                 else "mean"
-            out.append({"input_size": lce["input_size"], "threads": lce["threads"], "binary": lce["name"],
-                        "kernel": lce.get("kernel"), "baseline": base["name"], "statistic": stat,
-                        "speedup": base["latency_ms"][stat] / lce["latency_ms"][stat]})
+            )
+            out.append(
+                {
+                    "input_size": lce["input_size"],
+                    "threads": lce["threads"],
+                    "binary": lce["name"],
+                    "kernel": lce.get("kernel"),
+                    "baseline": base["name"],
+                    "statistic": stat,
+                    "speedup": base["latency_ms"][stat] / lce["latency_ms"][stat],
+                }
+            )
     return out
 
 
@@ -94,7 +113,8 @@ def render_bench(report: dict) -> str:
         f"{'artifact':<{nw}} {'size':>9} {'thr':>3} {'kernel':<22} {'median':>9} {'p90':>9} {'min':>9} "
         f"{'first':>9} {'init':>8} {'peak RSS':>9} {'file':>9} {'parity':>8} {'PSNR':>6}",
         f"{'':<{nw}} {'':>9} {'':>3} {'':<22} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>8} {'MB':>9} "
-        f"{'KB':>9} {'dB':>8} {'dB':>6}"]
+        f"{'KB':>9} {'dB':>8} {'dB':>6}",
+    ]
 
     def num(value, width: int, digits: int = 2) -> str:
         text = "-" if value is None else (value if isinstance(value, str) else f"{value:.{digits}f}")
@@ -110,32 +130,43 @@ def render_bench(report: dict) -> str:
         if lat:
             value, stat = typical_ms(lat)
             means = means or stat == "mean"
-            timing = (f"{num(value, 8 if stat == 'mean' else 9)}{'*' if stat == 'mean' else ''} {num(lat['p90'], 9)} "
-                      f"{num(lat['min'], 9)} {num(r['first_run_ms'], 9)} {num(r['init_ms'], 8, 1)}")
+            timing = (
+                f"{num(value, 8 if stat == 'mean' else 9)}{'*' if stat == 'mean' else ''} {num(lat['p90'], 9)} "
+                f"{num(lat['min'], 9)} {num(r['first_run_ms'], 9)} {num(r['init_ms'], 8, 1)}"
+            )
         else:
             timing = f"{'emulated board: no device latency':<48}"
-        lines.append(f"{r['name']:<{nw}} {r['input_size']:>9} {r['threads']:>3} {r['kernel']:<22} {timing} "
-                     f"{num(r['memory'].get('peak_rss_mb'), 9, 1)} {r['file_size_bytes'] / 1024:>9.1f} "
-                     f"{num((r.get('parity') or {}).get('psnr_db'), 8, 1)} "
-                     f"{num((r.get('quality') or {}).get('psnr_db'), 6)}")
+        lines.append(
+            f"{r['name']:<{nw}} {r['input_size']:>9} {r['threads']:>3} {r['kernel']:<22} {timing} "
+            f"{num(r['memory'].get('peak_rss_mb'), 9, 1)} {r['file_size_bytes'] / 1024:>9.1f} "
+            f"{num((r.get('parity') or {}).get('psnr_db'), 8, 1)} "
+            f"{num((r.get('quality') or {}).get('psnr_db'), 6)}"
+        )
     if means:
         lines.append("*: mean, not median: lce_benchmark_model reports no per-run times (so no median or p90 either)")
     lines.append(f"bicubic PSNR on the same photos: {report['bicubic']['psnr_db']:.2f} dB")
-    padded = sorted({(r["input_size"], img) for r in report["results"]
-                     for img in (r.get("quality") or {}).get("padded_images", [])})
+    padded = sorted(
+        {(r["input_size"], img) for r in report["results"] for img in (r.get("quality") or {}).get("padded_images", [])}
+    )
     if padded:
-        lines.append("note: photos smaller than a fixed-shape graph's input were edge-padded for PSNR (approximate "
-                     "near that border): " + ", ".join(f"{img} < {size}" for size, img in padded))
+        lines.append(
+            "note: photos smaller than a fixed-shape graph's input were edge-padded for PSNR (approximate "
+            "near that border): " + ", ".join(f"{img} < {size}" for size, img in padded)
+        )
     if report["speedups"]:
         lines.append("speed-up of the binary model (LCE) over each baseline (median latency ratio):")
         for s in report["speedups"]:
-            lines.append(f"  {s['input_size']:>9} {s['threads']} thr  {s['binary']} [{s['kernel']}] vs "
-                         f"{s['baseline']:<{nw}} {s['speedup']:6.2f}x"
-                         f"{' (means)' if s.get('statistic') == 'mean' else ''}")
+            lines.append(
+                f"  {s['input_size']:>9} {s['threads']} thr  {s['binary']} [{s['kernel']}] vs "
+                f"{s['baseline']:<{nw}} {s['speedup']:6.2f}x"
+                f"{' (means)' if s.get('statistic') == 'mean' else ''}"
+            )
     for r in report["results"]:
         if r.get("kernel_choice"):
-            cands = ", ".join(f"{c['kernel']} min {c['min_ms']:.1f} ms{'' if c['identical'] else ' (differs)'}"
-                              for c in r["kernel_choice"]["candidates"])
+            cands = ", ".join(
+                f"{c['kernel']} min {c['min_ms']:.1f} ms{'' if c['identical'] else ' (differs)'}"
+                for c in r["kernel_choice"]["candidates"]
+            )
             lines.append(f"kernel auto for {r['name']} ({r['threads']} thr): chose {r['kernel']} — {cands}")
     for method in dict.fromkeys(r["memory"]["method"] for r in report["results"] if r.get("memory")) or ["n/a"]:
         lines.append("memory: " + method)
@@ -154,8 +185,10 @@ def _header(report: dict) -> list[str]:
     from bnn_deploy.devices.preflight import render_preflight
 
     dev = report["device"]
-    lines = [f"bench {report['export_dir']} on {dev['name']} ({dev['profile']}, {dev['address']}); parity reference "
-             f"and quality computed on this machine ({host['cpu']})"]
+    lines = [
+        f"bench {report['export_dir']} on {dev['name']} ({dev['profile']}, {dev['address']}); parity reference "
+        f"and quality computed on this machine ({host['cpu']})"
+    ]
     lines += render_preflight(report["preflight"]).splitlines()
     if report.get("emulated"):
         lines.append("EMULATED board: its timings are kept as emulated_timings_ms in the JSON, never as latency")

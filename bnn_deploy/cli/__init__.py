@@ -29,7 +29,6 @@ for _family in (models, export, evaluate, bench, devices):
     _family.register(cli)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn errors into one line on stderr and a non-zero exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -57,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, with the way to see more
         if debug:
             raise
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
-                   "rerun with --debug and report the traceback", err=True)
+        click.echo(
+            f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report the traceback",
+            err=True,
+        )
         return 1
     return 0
-

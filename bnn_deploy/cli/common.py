@@ -26,8 +26,14 @@ def _check_json_out(ctx, param, value):
 def output_options(command):
     """``--json`` and ``--json-out FILE``, passed to the command as one ``out`` argument (an :class:`Output`)."""
 
-    @click.option("--json-out", "json_out", type=click.Path(dir_okay=False), default=None, callback=_check_json_out,
-                  help="Also write the result as JSON to this file (the table still prints).")
+    @click.option(
+        "--json-out",
+        "json_out",
+        type=click.Path(dir_okay=False),
+        default=None,
+        callback=_check_json_out,
+        help="Also write the result as JSON to this file (the table still prints).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (and nothing else).")
     @functools.wraps(command)
     def wrapper(*args, as_json: bool, json_out: str | None, **kwargs):
@@ -62,9 +68,15 @@ class Output:
             click.echo(f"wrote {self.json_out}", err=True)
 
 
-k_option = click.option("--k", "k", type=float, default=None,
-                        help="BBCU amplification factor (not stored in official checkpoints; default "
-                             "130; checkpoints only).")
-trust_pickle_option = click.option("--trust-pickle", is_flag=True,
-                                   help="Allow checkpoints that need full unpickling (runs code from "
-                                        "the file: only for files you trust).")
+k_option = click.option(
+    "--k",
+    "k",
+    type=float,
+    default=None,
+    help="BBCU amplification factor (not stored in official checkpoints; default 130; checkpoints only).",
+)
+trust_pickle_option = click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Allow checkpoints that need full unpickling (runs code from the file: only for files you trust).",
+)

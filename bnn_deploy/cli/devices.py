@@ -14,8 +14,13 @@ def register(cli: click.Group) -> None:
 
 
 @click.command("devices")
-@click.option("--inventory", "inventory", type=click.Path(dir_okay=False), default=None,
-              help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).")
+@click.option(
+    "--inventory",
+    "inventory",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).",
+)
 @output_options
 def devices_cmd(inventory, out: Output):
     """List the device profiles and the boards of the inventory."""
@@ -24,19 +29,44 @@ def devices_cmd(inventory, out: Output):
 
     path = inventory_path(inventory)
     result = {"profiles": list_profiles(), "inventory": {"path": str(path), "devices": load_inventory(inventory)}}
-    out.emit(result, lambda r: render_profiles(r["profiles"]) + "\n\n" +
-             render_inventory(r["inventory"]["path"], r["inventory"]["devices"]))
+    out.emit(
+        result,
+        lambda r: (
+            render_profiles(r["profiles"])
+            + "\n\n"
+            + render_inventory(r["inventory"]["path"], r["inventory"]["devices"])
+        ),
+    )
 
 
 @click.command("build-runtime")
-@click.option("--target", required=True, metavar="TARGET",
-              help="Board: arm64 (64-bit Pi 4/5), armv7 (32-bit Raspberry Pi OS) or android-arm64.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Also keep a copy of the binary in this directory.")
-@click.option("--context", "context_dir", type=click.Path(file_okay=False), default=None,
-              help="bnn-deploy source directory with the Dockerfile (default: this checkout).")
-@click.option("--from-binary", "from_binary", type=click.Path(dir_okay=False), default=None,
-              help="Skip the build: check and register a binary built or downloaded elsewhere.")
+@click.option(
+    "--target",
+    required=True,
+    metavar="TARGET",
+    help="Board: arm64 (64-bit Pi 4/5), armv7 (32-bit Raspberry Pi OS) or android-arm64.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also keep a copy of the binary in this directory.",
+)
+@click.option(
+    "--context",
+    "context_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="bnn-deploy source directory with the Dockerfile (default: this checkout).",
+)
+@click.option(
+    "--from-binary",
+    "from_binary",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Skip the build: check and register a binary built or downloaded elsewhere.",
+)
 @output_options
 def build_runtime_cmd(target, out_dir, context_dir, from_binary, out: Output):
     """Build LCE's lce_benchmark_model (the board runtime) with Docker, check it and register it for bench."""

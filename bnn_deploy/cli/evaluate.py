@@ -13,15 +13,32 @@ def register(cli: click.Group) -> None:
 
 @click.command("eval")
 @click.argument("target", metavar="EXPORT_DIR|CKPT", type=click.Path())
-@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder of HR images to score on (default: the bundled held-out photos).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Where to write crops/ and eval.json (default EXPORT_DIR/eval or bnn-deploy-out/eval/NAME).")
-@click.option("--memory-budget", default=None,
-              help="Memory for one tile, e.g. 256MB: tile with the largest exported input size whose measured "
-                   "peak fits (default: the largest size).")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).")
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of HR images to score on (default: the bundled held-out photos).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write crops/ and eval.json (default EXPORT_DIR/eval or bnn-deploy-out/eval/NAME).",
+)
+@click.option(
+    "--memory-budget",
+    default=None,
+    help="Memory for one tile, e.g. 256MB: tile with the largest exported input size whose measured "
+    "peak fits (default: the largest size).",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
+)
 @k_option
 @trust_pickle_option
 @output_options
@@ -31,6 +48,14 @@ def eval_cmd(target, images_dir, out_dir, memory_budget, overlap, k, trust_pickl
     from bnn_deploy.evaluation.evaluate import evaluate, render_eval
 
     budget = None if memory_budget is None else parse_memory(memory_budget)
-    result = evaluate(target, images_dir=images_dir, out_dir=out_dir, memory_budget=budget,
-                      overlap=overlap, k=k, trust_pickle=trust_pickle, progress=out.progress)
+    result = evaluate(
+        target,
+        images_dir=images_dir,
+        out_dir=out_dir,
+        memory_budget=budget,
+        overlap=overlap,
+        k=k,
+        trust_pickle=trust_pickle,
+        progress=out.progress,
+    )
     out.emit(result, render_eval)

@@ -15,8 +15,9 @@ def register(cli: click.Group) -> None:
 
 @click.command("inspect")
 @click.argument("ckpt", type=click.Path(dir_okay=False))
-@click.option("--lr-size", default="320x180", show_default=True,
-              help="Low-resolution input size WxH the cost is counted at.")
+@click.option(
+    "--lr-size", default="320x180", show_default=True, help="Low-resolution input size WxH the cost is counted at."
+)
 @k_option
 @trust_pickle_option
 @output_options
@@ -41,8 +42,7 @@ def models_cmd(out: Output):
 @click.command("upscale")
 @click.argument("ckpt", type=click.Path(dir_okay=False))
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the upscaled PNG.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the upscaled PNG.")
 @k_option
 @trust_pickle_option
 @output_options
@@ -51,6 +51,10 @@ def upscale_cmd(ckpt, image, output, k, trust_pickle, out: Output):
     from bnn_deploy.evaluation.upscale import upscale_file
 
     result = upscale_file(ckpt, image, output, k=k, trust_pickle=trust_pickle)
-    out.emit(result, lambda r: (
-        f"wrote {r['output']}  {r['input_size'][0]}x{r['input_size'][1]} -> "
-        f"{r['output_size'][0]}x{r['output_size'][1]}  ({r['arch']} x{r['scale']}, {r['seconds']:.2f} s)"))
+    out.emit(
+        result,
+        lambda r: (
+            f"wrote {r['output']}  {r['input_size'][0]}x{r['input_size'][1]} -> "
+            f"{r['output_size'][0]}x{r['output_size'][1]}  ({r['arch']} x{r['scale']}, {r['seconds']:.2f} s)"
+        ),
+    )

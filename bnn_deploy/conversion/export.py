@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from bnn_deploy.conversion import pipeline
 from bnn_deploy.conversion.export_folder import Changes, commit, export_folder
@@ -90,10 +90,22 @@ class _Exporter:
         (self.staging / file).write_bytes(job.data)
         rebuilt = job.prep.rebuilt
         entry = ArtifactEntry(
-            file=file, format=job.fmt, role=job.role, sha256=sha256_bytes(job.data), size_bytes=len(job.data),
-            model=job.prep.source.name, scale=rebuilt.scale, input_size=list(job.prep.size),
-            input_shape=list(rebuilt.input_shape), output_shape=list(rebuilt.output_shape), layout=LAYOUT,
-            parity=job.parity, x86_seconds_per_image=round(job.seconds_per_image, 4), **job.extra, **fields)
+            file=file,
+            format=job.fmt,
+            role=job.role,
+            sha256=sha256_bytes(job.data),
+            size_bytes=len(job.data),
+            model=job.prep.source.name,
+            scale=rebuilt.scale,
+            input_size=list(job.prep.size),
+            input_shape=list(rebuilt.input_shape),
+            output_shape=list(rebuilt.output_shape),
+            layout=LAYOUT,
+            parity=job.parity,
+            x86_seconds_per_image=round(job.seconds_per_image, 4),
+            **job.extra,
+            **fields,
+        )
         self.artifacts.append(entry)
         return entry
 
@@ -112,24 +124,32 @@ class _Exporter:
         if "lce" in formats:
             job = pipeline.run_stages(pipeline.Job("lce", "binary", prep, self.settings))
             if float_bytes:
-                job.extra["size"].update(tflite_float_bytes=float_bytes,
-                                         ratio_vs_tflite_float=round(float_bytes / len(job.data), 2))
-            self._keep(job, f"{source.name}_{w}x{h}{FORMATS['lce'].suffix}", what=FORMATS["lce"].what,
-                       export_seconds=round(time.perf_counter() - t0, 2))
+                job.extra["size"].update(
+                    tflite_float_bytes=float_bytes, ratio_vs_tflite_float=round(float_bytes / len(job.data), 2)
+                )
+            self._keep(
+                job,
+                f"{source.name}_{w}x{h}{FORMATS['lce'].suffix}",
+                what=FORMATS["lce"].what,
+                export_seconds=round(time.perf_counter() - t0, 2),
+            )
 
     def float_ref(self, source: Source, ref: Source, formats: list[str], size: tuple[int, int]) -> None:
         """The float reference model as float and/or int8 TFLite at one size."""
         prep = pipeline.prepare(ref, size, f"ref_{ref.name}", self.settings)
         if self.scale is not None and prep.rebuilt.scale != self.scale:
-            raise BnnDeployError(f"--float-ref {ref.path} upscales ×{prep.rebuilt.scale} but the model "
-                                 f"×{self.scale}; give a reference of the same scale")
+            raise BnnDeployError(
+                f"--float-ref {ref.path} upscales ×{prep.rebuilt.scale} but the model "
+                f"×{self.scale}; give a reference of the same scale"
+            )
         stem = ref.name if ref.name != source.name else f"ref-{ref.name}"
         w, h = size
         for fmt, what in (("tflite-float", FLOAT_REF_WHAT), ("tflite-int8", FORMATS["tflite-int8"].what)):
             if fmt in formats:
                 job = pipeline.run_stages(pipeline.Job(fmt, "float-ref", prep, self.settings))
-                self._keep(job, f"{stem}_{w}x{h}{FORMATS[fmt].suffix}", what=what,
-                           source=ref.source_info(prep.rebuilt.scale))
+                self._keep(
+                    job, f"{stem}_{w}x{h}{FORMATS[fmt].suffix}", what=what, source=ref.source_info(prep.rebuilt.scale)
+                )
 
     def onnx(self, source: Source, size: tuple[int, int]) -> None:
         """The traced ONNX file, copied and checked on ONNX Runtime against PyTorch."""
@@ -138,14 +158,29 @@ class _Exporter:
         w, h = size
         images = [(n, lr) for n, lr, _ in parity_images((h, w), self.scale or 1, self.settings.parity_photos)]
         self.settings.say("checking the ONNX file (dynamic size) on ONNX Runtime")
-        info = onnx_export.export_onnx_artifact(source.loaded, self.staging, parity_images=images,
-                                                min_parity_db=self.settings.min_parity_db, traced=source.onnx_path)
-        self.artifacts.append(ArtifactEntry(
-            file=os.path.basename(info["file"]), format="onnx", sha256=info["sha256"], size_bytes=info["size_bytes"],
-            model=source.name, scale=self.scale, layout="NCHW float32, RGB in [0, 1]; any batch, height and width",
-            parity=info["parity"], opset=info["opset"], coverage=info["coverage"],
-            what=f"ONNX (opset {info['opset']}, dynamic N/H/W) in bnn-deploy's binary-conv pattern; parity "
-                 "checked on ONNX Runtime"))
+        info = onnx_export.export_onnx_artifact(
+            source.loaded,
+            self.staging,
+            parity_images=images,
+            min_parity_db=self.settings.min_parity_db,
+            traced=source.onnx_path,
+        )
+        self.artifacts.append(
+            ArtifactEntry(
+                file=os.path.basename(info["file"]),
+                format="onnx",
+                sha256=info["sha256"],
+                size_bytes=info["size_bytes"],
+                model=source.name,
+                scale=self.scale,
+                layout="NCHW float32, RGB in [0, 1]; any batch, height and width",
+                parity=info["parity"],
+                opset=info["opset"],
+                coverage=info["coverage"],
+                what=f"ONNX (opset {info['opset']}, dynamic N/H/W) in bnn-deploy's binary-conv pattern; parity "
+                "checked on ONNX Runtime",
+            )
+        )
 
     def _note(self, prep: pipeline.Prepared) -> None:
         rebuilt, (w, h) = prep.rebuilt, prep.size
@@ -153,17 +188,28 @@ class _Exporter:
         if not rebuilt.binary_layers:
             notes.append("the model has no binary convs: its LCE flatbuffer runs entirely in float")
         if not any(hr is not None for hr in prep.hrs):
-            notes.append(f"[{w}x{h}] no PSNR vs HR: no holdout photo holds a {w * rebuilt.scale}x"
-                         f"{h * rebuilt.scale} HR crop (parity still ran on LR crops of the photos)")
+            notes.append(
+                f"[{w}x{h}] no PSNR vs HR: no holdout photo holds a {w * rebuilt.scale}x"
+                f"{h * rebuilt.scale} HR crop (parity still ran on LR crops of the photos)"
+            )
         self.notes += [n for n in notes if n not in self.notes]
 
 
-def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((320, 180),),
-                 target: str = "arm64", out_dir: str | os.PathLike | None = None,
-                 min_parity_db: float = 60.0, float_ref: str | os.PathLike | None = None,
-                 progress: Callable[[str], None] | None = None, k: float | None = None,
-                 trust_pickle: bool = False, parity_photos: int = PARITY_PHOTOS,
-                 num_threads: int | None = None) -> ExportResult:
+def export_model(
+    source: str | os.PathLike,
+    *,
+    formats=("lce",),
+    input_sizes=((320, 180),),
+    target: str = "arm64",
+    out_dir: str | os.PathLike | None = None,
+    min_parity_db: float = 60.0,
+    float_ref: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+    k: float | None = None,
+    trust_pickle: bool = False,
+    parity_photos: int = PARITY_PHOTOS,
+    num_threads: int | None = None,
+) -> ExportResult:
     """Export ``source`` (checkpoint or ``.onnx``) to ``formats`` at each ``(width, height)`` input size.
 
     Returns the manifest (also written as ``out_dir/manifest.json``) and what changed in the
@@ -176,15 +222,24 @@ def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((3
     if not os.path.isfile(source):
         raise BnnDeployError(f"{source} not found; give a checkpoint (.pt/.pth) or an .onnx file")
     if "onnx" in formats and is_onnx_path(source):
-        raise BnnDeployError("--format onnx exports a checkpoint to ONNX, and the source already is ONNX; "
-                             "drop onnx from --format")
+        raise BnnDeployError(
+            "--format onnx exports a checkpoint to ONNX, and the source already is ONNX; drop onnx from --format"
+        )
     ref_path = resolve_model_path(os.fspath(float_ref)) if float_ref is not None else None
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT_ROOT) / Path(source).stem
-    with export_folder(out, [source] + ([ref_path] if ref_path else [])) as staging, \
-            scratch_dir("bnn-deploy-export-") as workdir:
-        settings = pipeline.Settings(target=target, min_parity_db=min_parity_db, workdir=str(workdir), say=say,
-                                     parity_photos=parity_photos, threads=num_threads)
+    with (
+        export_folder(out, [source] + ([ref_path] if ref_path else [])) as staging,
+        scratch_dir("bnn-deploy-export-") as workdir,
+    ):
+        settings = pipeline.Settings(
+            target=target,
+            min_parity_db=min_parity_db,
+            workdir=str(workdir),
+            say=say,
+            parity_photos=parity_photos,
+            threads=num_threads,
+        )
         say(f"loading {source}")
         src = load_source(source, str(workdir), k=k, trust_pickle=trust_pickle)
         ref = None
@@ -201,11 +256,20 @@ def export_model(source: str | os.PathLike, *, formats=("lce",), input_sizes=((3
         if "onnx" in formats:
             ex.onnx(src, sizes[0])
         manifest = Manifest(
-            source=src.source_info(ex.scale), artifacts=ex.artifacts, target=target,
-            lce_converter_target=lce_converter_target(target), formats=formats,
-            input_sizes=[[w, h] for w, h in sizes], min_parity_db=float(min_parity_db), versions=tool_versions(),
-            created=now_utc(), out_dir=str(out), parity_photos=PARITY_PHOTOS_WHAT, notes=ex.notes,
-            wall_seconds=round(time.perf_counter() - started, 2))
+            source=src.source_info(ex.scale),
+            artifacts=ex.artifacts,
+            target=target,
+            lce_converter_target=lce_converter_target(target),
+            formats=formats,
+            input_sizes=[[w, h] for w, h in sizes],
+            min_parity_db=float(min_parity_db),
+            versions=tool_versions(),
+            created=now_utc(),
+            out_dir=str(out),
+            parity_photos=PARITY_PHOTOS_WHAT,
+            notes=ex.notes,
+            wall_seconds=round(time.perf_counter() - started, 2),
+        )
         changes = commit(out, staging, manifest)
     return ExportResult(manifest=manifest, out_dir=str(out), changes=changes)
 
@@ -214,10 +278,14 @@ def render_export(result: ExportResult) -> str:
     """Text summary: per artifact size, bitpacked n/N, op histogram and parity; what changed in the folder."""
     m = result.manifest
     src = m.source
-    lines = [f"exported {src.path} ({src.arch or src.kind}, ×{src.scale}) for "
-             f"{m.target} → {m.out_dir}  ({m.wall_seconds:.1f} s)"]
+    lines = [
+        f"exported {src.path} ({src.arch or src.kind}, ×{src.scale}) for "
+        f"{m.target} → {m.out_dir}  ({m.wall_seconds:.1f} s)"
+    ]
     for art in m.artifacts:
-        lines.append(f"  {art.file}  {_kb(art.size_bytes)}  [{art.format}{' float-ref' if art.role == 'float-ref' else ''}]")
+        lines.append(
+            f"  {art.file}  {_kb(art.size_bytes)}  [{art.format}{' float-ref' if art.role == 'float-ref' else ''}]"
+        )
         if art.binary_convs:
             lines.append(f"    binary convs bitpacked: {art.binary_convs.bitpacked}/{art.binary_convs.total}")
         if art.op_histogram:
@@ -226,15 +294,20 @@ def render_export(result: ExportResult) -> str:
             lines.append("    " + _render_parity(art))
         if art.size:
             s = art.size
-            extra = (f", {s['ratio_vs_tflite_float']}× smaller than the float TFLite"
-                     if "ratio_vs_tflite_float" in s else "")
-            lines.append(f"    size: {_kb(s['bytes'])} vs ~{_kb(s['float_equivalent_bytes'])} float "
-                         f"({s['ratio_vs_float']}×){extra}; binary filters {s['binary_filter_ratio']}× smaller")
+            extra = (
+                f", {s['ratio_vs_tflite_float']}× smaller than the float TFLite" if "ratio_vs_tflite_float" in s else ""
+            )
+            lines.append(
+                f"    size: {_kb(s['bytes'])} vs ~{_kb(s['float_equivalent_bytes'])} float "
+                f"({s['ratio_vs_float']}×){extra}; binary filters {s['binary_filter_ratio']}× smaller"
+            )
     lines += [f"  note: {note}" for note in m.notes]
     ch = result.changes
     if ch.replaced or ch.removed:
-        lines.append(f"  replaced {len(ch.replaced)} file(s) of the previous export"
-                     + (f"; removed {', '.join(ch.removed)}" if ch.removed else ""))
+        lines.append(
+            f"  replaced {len(ch.replaced)} file(s) of the previous export"
+            + (f"; removed {', '.join(ch.removed)}" if ch.removed else "")
+        )
     if ch.kept:
         lines.append(f"  left alone (not written by bnn-deploy): {', '.join(ch.kept)}")
     return "\n".join(lines)

@@ -25,9 +25,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import Busy, atomic_write_text, locked
@@ -77,17 +77,21 @@ def check_out(out: Path, sources: list[str]) -> list[str]:
     old = previous_files(out) if out.is_dir() else []
     visible = [p.name for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)] if out.is_dir() else []
     if old is None and visible:
-        raise BnnDeployError(f"--out {out} is not empty and is not a bnn-deploy export (no {MANIFEST}); "
-                             "choose an empty or new directory")
+        raise BnnDeployError(
+            f"--out {out} is not empty and is not a bnn-deploy export (no {MANIFEST}); choose an empty or new directory"
+        )
     parent = next(p for p in [out, *out.parents] if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise BnnDeployError(f"cannot write --out {out}: {parent} is not a writable directory; "
-                             "choose a writable location")
+        raise BnnDeployError(
+            f"cannot write --out {out}: {parent} is not a writable directory; choose a writable location"
+        )
     owned = {(out / f).resolve() for f in (old or [])}
     for source in sources:
         if Path(source).resolve() in owned:
-            raise BnnDeployError(f"{source} is an artifact of the export in {out}, which this export replaces; "
-                                 "copy it elsewhere first or choose another --out")
+            raise BnnDeployError(
+                f"{source} is an artifact of the export in {out}, which this export replaces; "
+                "copy it elsewhere first or choose another --out"
+            )
     return old or []
 
 
@@ -112,8 +116,9 @@ def export_folder(out: Path, sources: list[str]) -> Iterator[Path]:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except Busy as exc:
-        raise BnnDeployError(f"another bnn-deploy export is writing {out} right now; wait for it to finish "
-                             "or choose another --out") from exc
+        raise BnnDeployError(
+            f"another bnn-deploy export is writing {out} right now; wait for it to finish or choose another --out"
+        ) from exc
     except BaseException:
         for directory in reversed(created):
             with contextlib.suppress(OSError):
@@ -145,8 +150,9 @@ def commit(out: Path, staging: Path, manifest: Manifest) -> Changes:
     changes.removed += remove_derived(out)
     atomic_write_text(out / MANIFEST, manifest_text(manifest))
     os.unlink(out / JOURNAL)
-    changes.kept = sorted(p.name for p in out.iterdir()
-                          if p.name not in set(new) | {MANIFEST, EVAL_DIR} and not p.name.startswith("."))
+    changes.kept = sorted(
+        p.name for p in out.iterdir() if p.name not in set(new) | {MANIFEST, EVAL_DIR} and not p.name.startswith(".")
+    )
     return changes
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.core.flatbuffer import bitpacked_report, lce_op_count
-from bnn_deploy.core.errors import first_line
 from bnn_deploy.core.targets import lce_converter_target
+
 
 def convert_lce(saved_model_dir: str, target: str = "arm64") -> bytes:
     """SavedModel → LCE flatbuffer for ``target`` (bytes)."""
@@ -84,13 +84,17 @@ def check_binary_coverage(rebuilt, expected: list[str] | None, where: str) -> No
     """
     broken = [f"{name} ({reason})" for name, reason in rebuilt.sign_fed_float.items()]
     if broken:
-        raise BnnDeployError(f"{where}: {len(broken)} conv(s) read a sign but are not binary, so LCE "
-                             f"would run them in float: {'; '.join(broken[:4])}; fix the export of "
-                             "those layers (±alpha weights, zero padding k//2, stride 1)")
+        raise BnnDeployError(
+            f"{where}: {len(broken)} conv(s) read a sign but are not binary, so LCE "
+            f"would run them in float: {'; '.join(broken[:4])}; fix the export of "
+            "those layers (±alpha weights, zero padding k//2, stride 1)"
+        )
     if expected is not None and len(expected) != len(rebuilt.binary_layers):
-        raise BnnDeployError(f"{where}: the model has {len(expected)} binary convs but "
-                             f"{len(rebuilt.binary_layers)} match the binary pattern in its ONNX graph; "
-                             "re-export the model (bnn-deploy's exporter writes the canonical pattern)")
+        raise BnnDeployError(
+            f"{where}: the model has {len(expected)} binary convs but "
+            f"{len(rebuilt.binary_layers)} match the binary pattern in its ONNX graph; "
+            "re-export the model (bnn-deploy's exporter writes the canonical pattern)"
+        )
 
 
 def check_bitpacked(fb, rebuilt, where: str) -> dict:
@@ -105,5 +109,6 @@ def check_bitpacked(fb, rebuilt, where: str) -> dict:
         raise BnnDeployError(
             f"{where}: only {report['bitpacked']}/{report['total']} binary convs became bitpacked "
             f"LceBconv2d; fell back to float: {named}; check what sits between their sign and conv "
-            "(see the op histogram with --debug) — nothing was written")
+            "(see the op histogram with --debug) — nothing was written"
+        )
     return report

@@ -12,8 +12,6 @@ import os
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
-
-
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.models.run import run_model
 from bnn_deploy.runtimes.onnxrt import ort_session
@@ -45,5 +43,10 @@ def onnx_parity(model, onnx_path: str | os.PathLike, images, threshold_db: float
     input_name = session.get_inputs()[0].name
     outputs = [session.run(None, {input_name: img})[0] for _, img in named]
     references = [run_model(model, img) for _, img in named]
-    return compare(outputs, references, names=[name for name, _ in named], threshold_db=threshold_db,
-                   reference="PyTorch (eval mode) vs ONNX Runtime CPUExecutionProvider, 1 thread")
+    return compare(
+        outputs,
+        references,
+        names=[name for name, _ in named],
+        threshold_db=threshold_db,
+        reference="PyTorch (eval mode) vs ONNX Runtime CPUExecutionProvider, 1 thread",
+    )

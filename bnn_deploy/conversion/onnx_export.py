@@ -108,9 +108,11 @@ def _constant_only_nodes(graph) -> list[str]:
     """Names of weight-computation nodes left after folding: ops of that kind fed only by constants."""
     constants = {init.name for init in graph.initializer}
     constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
-    return [f"{node.op_type} {node.name}" for node in graph.node
-            if node.op_type in _WEIGHT_SUBGRAPH_OPS and node.input
-            and all(name in constants for name in node.input if name)]
+    return [
+        f"{node.op_type} {node.name}"
+        for node in graph.node
+        if node.op_type in _WEIGHT_SUBGRAPH_OPS and node.input and all(name in constants for name in node.input if name)
+    ]
 
 
 def _check_export(onnx_model, binary_names: list[str]) -> None:
@@ -133,8 +135,10 @@ def _dynamic_axes(dynamic: bool) -> dict | None:
     """Batch, height and width of ``lr`` and ``sr`` symbolic when ``dynamic``."""
     if not dynamic:
         return None
-    return {INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-            OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}}
+    return {
+        INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+        OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"},
+    }
 
 
 def _sample_input(model: nn.Module, sample_hw: tuple[int, int]) -> torch.Tensor:
@@ -155,14 +159,29 @@ def _trace_to_file(model: nn.Module, sample: torch.Tensor, path: str, opset: int
         # The legacy exporter warns about its own deprecation and about traced shape arithmetic;
         # correctness is checked after export instead.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (sample,), path, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes=_dynamic_axes(dynamic), do_constant_folding=True,
-                          export_params=True, keep_initializers_as_inputs=False)
+        torch.onnx.export(
+            model,
+            (sample,),
+            path,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=_dynamic_axes(dynamic),
+            do_constant_folding=True,
+            export_params=True,
+            keep_initializers_as_inputs=False,
+        )
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 17, dynamic: bool = True,
-                sample_hw: tuple[int, int] = (32, 32)) -> dict:
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    opset: int = 17,
+    dynamic: bool = True,
+    sample_hw: tuple[int, int] = (32, 32),
+) -> dict:
     """Write ``model`` to ``path`` as ONNX (input ``lr`` NCHW, output ``sr``) in the canonical pattern.
 
     ``dynamic``: batch, height and width are symbolic; otherwise the graph is fixed at
@@ -188,9 +207,16 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 17, d
         onnx_model.doc_string = f"bnn-deploy export of {getattr(model, 'arch', type(model).__name__)}"
         _check_export(onnx_model, binary_names)
         onnx.save(onnx_model, tmp)
-        info = {"path": str(path), "opset": int(opset), "input": INPUT_NAME, "output": OUTPUT_NAME,
-                "dynamic": bool(dynamic), "binary_layers": binary_names,
-                "sha256": sha256_file(tmp), "size": os.path.getsize(tmp)}
+        info = {
+            "path": str(path),
+            "opset": int(opset),
+            "input": INPUT_NAME,
+            "output": OUTPUT_NAME,
+            "dynamic": bool(dynamic),
+            "binary_layers": binary_names,
+            "sha256": sha256_file(tmp),
+            "size": os.path.getsize(tmp),
+        }
     return info
 
 
@@ -202,8 +228,7 @@ def default_parity_images() -> list[tuple[str, np.ndarray]]:
     from bnn_deploy.core.photos import crop_center, load_photo
 
     crops = [("astronaut.png", 32, 32), ("chelsea.png", 27, 31)]
-    return [(f"{name}[{h}x{w}]", _to_nchw(crop_center(load_photo(name), h, w)))
-            for name, h, w in crops]
+    return [(f"{name}[{h}x{w}]", _to_nchw(crop_center(load_photo(name), h, w))) for name, h, w in crops]
 
 
 def _to_nchw(img: np.ndarray) -> np.ndarray:
@@ -211,8 +236,15 @@ def _to_nchw(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.float32).transpose(2, 0, 1)[None])
 
 
-def export_onnx_artifact(loaded_checkpoint, out_dir: str | os.PathLike, *, parity_images=None,
-                         min_parity_db: float = 60.0, opset: int = 17, traced: str | os.PathLike | None = None) -> dict:
+def export_onnx_artifact(
+    loaded_checkpoint,
+    out_dir: str | os.PathLike,
+    *,
+    parity_images=None,
+    min_parity_db: float = 60.0,
+    opset: int = 17,
+    traced: str | os.PathLike | None = None,
+) -> dict:
     """Write ``<out_dir>/<checkpoint stem>.onnx`` and prove it on ONNX Runtime against PyTorch.
 
     ``traced``: an ONNX file :func:`export_onnx` already wrote for this model (the export's
@@ -240,10 +272,17 @@ def export_onnx_artifact(loaded_checkpoint, out_dir: str | os.PathLike, *, parit
             worst = parity.worst_image()
             raise BnnDeployError(
                 f"ONNX Runtime output differs from PyTorch: {parity.psnr_db:.1f} dB on "
-                f"{worst.name} (< {min_parity_db:g} dB); report this model, nothing was written")
+                f"{worst.name} (< {min_parity_db:g} dB); report this model, nothing was written"
+            )
         onnx_model = load_onnx(tmp)
         coverage = coverage_report(find_convs(onnx_model))
         opset_used = next((o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")), opset)
         digest, size = sha256_file(tmp), os.path.getsize(tmp)
-    return {"file": str(final), "sha256": digest, "size_bytes": size, "opset": int(opset_used),
-            "parity": parity, "coverage": coverage}
+    return {
+        "file": str(final),
+        "sha256": digest,
+        "size_bytes": size,
+        "opset": int(opset_used),
+        "parity": parity,
+        "coverage": coverage,
+    }

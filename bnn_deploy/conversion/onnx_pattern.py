@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.errors import first_line
+from bnn_deploy.core.errors import BnnDeployError, first_line
 
 ALPHA_RTOL = 0.005  # LCE accepts a filter as binary when |w| is within 0.5 % of one value per channel
 
@@ -92,29 +91,41 @@ def _check_image_input(onnx_model, path: str) -> None:
     inputs = graph_inputs(onnx_model)
     if len(inputs) != 1:
         names = ", ".join(repr(i.name) for i in inputs) or "none"
-        raise BnnDeployError(f"{path} has {len(inputs)} inputs ({names}); bnn-deploy expects one NCHW "
-                             "image input, re-export the model with a single input")
+        raise BnnDeployError(
+            f"{path} has {len(inputs)} inputs ({names}); bnn-deploy expects one NCHW "
+            "image input, re-export the model with a single input"
+        )
     inp = inputs[0]
     if not inp.type.HasField("tensor_type"):
         raise BnnDeployError(f"{path} input {inp.name!r} is not a tensor; expects an NCHW image input")
     ttype = inp.type.tensor_type
     if ttype.elem_type != TensorProto.FLOAT:
-        raise BnnDeployError(f"{path} input {inp.name!r} is {TensorProto.DataType.Name(ttype.elem_type)}, "
-                             "not float32; re-export the model with a float32 input")
+        raise BnnDeployError(
+            f"{path} input {inp.name!r} is {TensorProto.DataType.Name(ttype.elem_type)}, "
+            "not float32; re-export the model with a float32 input"
+        )
     if not ttype.HasField("shape"):
-        raise BnnDeployError(f"{path} input {inp.name!r} has no shape; expects an NCHW image input "
-                             "[N, 3, H, W], re-export with a rank-4 input")
+        raise BnnDeployError(
+            f"{path} input {inp.name!r} has no shape; expects an NCHW image input "
+            "[N, 3, H, W], re-export with a rank-4 input"
+        )
     dims = ttype.shape.dim
     if len(dims) != 4:
-        raise BnnDeployError(f"{path} input {inp.name!r} has rank {len(dims)}; expects an NCHW image "
-                             "input [N, 3, H, W], re-export with a rank-4 input")
+        raise BnnDeployError(
+            f"{path} input {inp.name!r} has rank {len(dims)}; expects an NCHW image "
+            "input [N, 3, H, W], re-export with a rank-4 input"
+        )
     if dims[1].HasField("dim_value") and dims[1].dim_value != 3:
-        raise BnnDeployError(f"{path} input {inp.name!r} has {dims[1].dim_value} channels; expects RGB "
-                             "[N, 3, H, W], re-export with a 3-channel input")
+        raise BnnDeployError(
+            f"{path} input {inp.name!r} has {dims[1].dim_value} channels; expects RGB "
+            "[N, 3, H, W], re-export with a 3-channel input"
+        )
     outputs = onnx_model.graph.output
     if len(outputs) != 1:
-        raise BnnDeployError(f"{path} has {len(outputs)} outputs; bnn-deploy expects one SR image "
-                             "output, re-export the model with a single output")
+        raise BnnDeployError(
+            f"{path} has {len(outputs)} outputs; bnn-deploy expects one SR image "
+            "output, re-export the model with a single output"
+        )
 
 
 def load_onnx(path: str | os.PathLike):
@@ -153,8 +164,7 @@ def read_metadata(onnx_model) -> dict:
     """
     from bnn_deploy.conversion.onnx_export import META_PREFIX
 
-    meta = {p.key[len(META_PREFIX):]: p.value for p in onnx_model.metadata_props
-            if p.key.startswith(META_PREFIX)}
+    meta = {p.key[len(META_PREFIX) :]: p.value for p in onnx_model.metadata_props if p.key.startswith(META_PREFIX)}
     for key in ("config", "binary_layers"):
         if key in meta:
             meta[key] = json.loads(meta[key])
@@ -246,8 +256,12 @@ def _per_channel(value: np.ndarray) -> float | np.ndarray | None:
 # ---------------------------------------------------------------- sign recognition
 
 
-_COMPARE_ABOVE_TRUE = {"GreaterOrEqual": (True, 1.0), "Greater": (True, -1.0),
-                       "Less": (False, 1.0), "LessOrEqual": (False, -1.0)}
+_COMPARE_ABOVE_TRUE = {
+    "GreaterOrEqual": (True, 1.0),
+    "Greater": (True, -1.0),
+    "Less": (False, 1.0),
+    "LessOrEqual": (False, -1.0),
+}
 
 
 def _match_where_sign(g: _Graph, where) -> dict | str:
@@ -264,9 +278,17 @@ def _match_where_sign(g: _Graph, where) -> dict | str:
     above_is_true, at_threshold = _COMPARE_ABOVE_TRUE[cond.op_type]
     hi, lo = (where.input[1], where.input[2]) if above_is_true else (where.input[2], where.input[1])
     if not (_is_const_value(g.const(hi), 1.0) and _is_const_value(g.const(lo), -1.0)):
-        return f"input comes from Where({cond.op_type}) whose branches are not the constants +1 above / -1 below the threshold"
-    return {"sign_op": "Where", "sign_nodes": [cond.name, where.name], "sign_input": cond.input[0],
-            "sign_threshold": threshold, "sign_at_threshold": at_threshold}
+        return (
+            f"input comes from Where({cond.op_type}) whose branches are not the constants +1 above / -1 below "
+            "the threshold"
+        )
+    return {
+        "sign_op": "Where",
+        "sign_nodes": [cond.name, where.name],
+        "sign_input": cond.input[0],
+        "sign_threshold": threshold,
+        "sign_at_threshold": at_threshold,
+    }
 
 
 def _match_sign_node(g: _Graph, sign) -> dict:
@@ -275,12 +297,27 @@ def _match_sign_node(g: _Graph, sign) -> dict:
     if add is not None and add.op_type == "Add":
         for inner_name, c_name in ((add.input[0], add.input[1]), (add.input[1], add.input[0])):
             inner, c = g.producer.get(inner_name), g.const(c_name)
-            if (inner is not None and inner.op_type == "Sign" and c is not None and c.size == 1
-                    and 0.0 < float(c.reshape(())) < 1.0):
-                return {"sign_op": "Sign(Sign(x)+c)", "sign_nodes": [inner.name, add.name, sign.name],
-                        "sign_input": inner.input[0], "sign_threshold": 0.0, "sign_at_threshold": 1.0}
-    return {"sign_op": "Sign", "sign_nodes": [sign.name], "sign_input": sign.input[0],
-            "sign_threshold": 0.0, "sign_at_threshold": 0.0}
+            if (
+                inner is not None
+                and inner.op_type == "Sign"
+                and c is not None
+                and c.size == 1
+                and 0.0 < float(c.reshape(())) < 1.0
+            ):
+                return {
+                    "sign_op": "Sign(Sign(x)+c)",
+                    "sign_nodes": [inner.name, add.name, sign.name],
+                    "sign_input": inner.input[0],
+                    "sign_threshold": 0.0,
+                    "sign_at_threshold": 1.0,
+                }
+    return {
+        "sign_op": "Sign",
+        "sign_nodes": [sign.name],
+        "sign_input": sign.input[0],
+        "sign_threshold": 0.0,
+        "sign_at_threshold": 0.0,
+    }
 
 
 def _match_sign(g: _Graph, tensor: str) -> dict | str:
@@ -343,7 +380,7 @@ def _zero_pad(g: _Graph, tensor: str) -> tuple[str, tuple[int, int, int, int], s
     rank = 4
     axes = list(range(rank)) if axes is None else [int(a) % rank for a in np.asarray(axes).reshape(-1)]
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
-    begin, end = dict(zip(axes, pads[:len(axes)])), dict(zip(axes, pads[len(axes):]))
+    begin, end = dict(zip(axes, pads[: len(axes)])), dict(zip(axes, pads[len(axes) :]))
     if any(begin.get(a, 0) or end.get(a, 0) for a in (0, 1)) or min(pads) < 0:
         return "a Pad that pads batch/channels or crops sits between the sign and the conv"
     return node.input[0], (begin.get(2, 0), begin.get(3, 0), end.get(2, 0), end.get(3, 0)), node.name
@@ -360,8 +397,7 @@ def _conv_pads(attrs: dict, kernel: tuple[int, ...]) -> tuple[int, int, int, int
         return (0, 0, 0, 0)
     # SAME_UPPER / SAME_LOWER at stride 1: total k-1 per axis, the odd one at the end / the start.
     (kh, kw), upper = kernel, auto_pad == "SAME_UPPER"
-    split = [((k - 1) // 2, k - 1 - (k - 1) // 2) if upper else (k - 1 - (k - 1) // 2, (k - 1) // 2)
-             for k in (kh, kw)]
+    split = [((k - 1) // 2, k - 1 - (k - 1) // 2) if upper else (k - 1 - (k - 1) // 2, (k - 1) // 2) for k in (kh, kw)]
     return (split[0][0], split[1][0], split[0][1], split[1][1])
 
 
@@ -374,8 +410,10 @@ def _binary_alpha(weight: np.ndarray) -> tuple[np.ndarray | None, str]:
             return None, f"weights not ±alpha per output channel (channel {o} is all zeros)"
         if np.max(np.abs(row - a)) > ALPHA_RTOL * a:
             distinct = len(np.unique(row))
-            return None, (f"weights not ±alpha per output channel (channel {o} has {distinct} distinct "
-                          f"magnitudes, spread {(row.max() - row.min()) / a:.1%} of the mean)")
+            return None, (
+                f"weights not ±alpha per output channel (channel {o} has {distinct} distinct "
+                f"magnitudes, spread {(row.max() - row.min()) / a:.1%} of the mean)"
+            )
     return alpha.astype(np.float32), ""
 
 
@@ -385,8 +423,13 @@ def _binary_alpha(weight: np.ndarray) -> tuple[np.ndarray | None, str]:
 def _match_conv(g: _Graph, node) -> ConvMatch:
     """Classify one Conv node (see the module docstring for the rules, in the order checked)."""
     attrs = _attrs(node)
-    match = ConvMatch(name=node.name or node.output[0], output=node.output[0], input=node.input[0],
-                      weight_name=node.input[1], group=int(attrs.get("group", 1)))
+    match = ConvMatch(
+        name=node.name or node.output[0],
+        output=node.output[0],
+        input=node.input[0],
+        weight_name=node.input[1],
+        group=int(attrs.get("group", 1)),
+    )
     weight = g.const(node.input[1])
     if weight is None:
         match.reason = f"weights not constant (computed by {g.origin(node.input[1])})"
@@ -433,8 +476,10 @@ def _match_conv(g: _Graph, node) -> ConvMatch:
     kh, kw = match.kernel_shape
     same = (kh // 2, kw // 2, kh // 2, kw // 2)
     if match.pads != (0, 0, 0, 0) and not (kh % 2 == 1 and kw % 2 == 1 and match.pads == same):
-        match.reason = (f"zero padding {list(match.pads)} is neither none nor kernel//2 on every side "
-                        "(LCE binary convs are valid or same)")
+        match.reason = (
+            f"zero padding {list(match.pads)} is neither none nor kernel//2 on every side "
+            "(LCE binary convs are valid or same)"
+        )
         return match
     alpha, reason = _binary_alpha(weight)
     if alpha is None:
@@ -452,11 +497,17 @@ def find_convs(onnx_model) -> list[ConvMatch]:
 
 def coverage_report(matches: list[ConvMatch]) -> dict:
     """JSON-ready pattern coverage: counts and, per conv, ``name``, ``binary``, ``reason``, ``sign_op``."""
-    layers = [{"name": m.name, "binary": m.is_binary, "reason": m.reason or None,
-               "sign_op": m.sign_op if m.is_binary else None,
-               "weight": m.weight_name,
-               "shape": None if m.weight is None else list(m.weight.shape)}
-              for m in matches]
+    layers = [
+        {
+            "name": m.name,
+            "binary": m.is_binary,
+            "reason": m.reason or None,
+            "sign_op": m.sign_op if m.is_binary else None,
+            "weight": m.weight_name,
+            "shape": None if m.weight is None else list(m.weight.shape),
+        }
+        for m in matches
+    ]
     binary = sum(m.is_binary for m in matches)
     return {"convs": len(matches), "binary": binary, "float": len(matches) - binary, "layers": layers}
 

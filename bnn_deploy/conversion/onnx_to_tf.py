@@ -44,8 +44,19 @@ from bnn_deploy.conversion.onnx_ops.layout import align4, is_per_channel, onnx_a
 from bnn_deploy.conversion.onnx_ops.naming import node_label
 from bnn_deploy.conversion.pixel_shuffle import crd_to_dcr_permutation, permute_channels
 
-__all__ = ["OUTPUT_KEY", "RebuiltGraph", "ShufflePlan", "UnsupportedOnnxOp", "check_supported", "fold_onnx",
-           "node_label", "plan_pixel_shuffles", "rebuild_tf", "run_tf", "save_saved_model"]
+__all__ = [
+    "OUTPUT_KEY",
+    "RebuiltGraph",
+    "ShufflePlan",
+    "UnsupportedOnnxOp",
+    "check_supported",
+    "fold_onnx",
+    "node_label",
+    "plan_pixel_shuffles",
+    "rebuild_tf",
+    "run_tf",
+    "save_saved_model",
+]
 
 OUTPUT_KEY = "sr"
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"}
@@ -107,8 +118,11 @@ def _evaluate(node, values: list[np.ndarray | None], opset: int) -> list[np.ndar
     if node.op_type == "Identity":
         return [values[0]]
     names = [n for n in node.input if n]
-    inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-              for n, v in zip(node.input, values, strict=False) if n]
+    inputs = [
+        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+        for n, v in zip(node.input, values, strict=False)
+        if n
+    ]
     outputs = [helper.make_empty_tensor_value_info(o) for o in node.output if o]
     graph = helper.make_graph([node], "fold", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -192,8 +206,7 @@ def _with_nodes(model, nodes, consts: dict):
     del graph.input[:]
     graph.input.extend(real_inputs)
     del graph.initializer[:]
-    graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in consts.items()
-                             if name in used)
+    graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in consts.items() if name in used)
     return out
 
 
@@ -251,8 +264,11 @@ def plan_pixel_shuffles(onnx_model) -> tuple[dict, dict[int, ShufflePlan]]:
         if len(conv.input) > 2 and conv.input[2]:
             overrides[(conv_index, 2)] = permute_channels(consts[conv.input[2]], perm, axis=0)
         for node_index, input_index, value in steps:
-            overrides[(node_index, input_index)] = permute_channels(align4(value), perm, axis=1) \
-                if value.ndim != 1 else permute_channels(value, perm, axis=0)
+            overrides[(node_index, input_index)] = (
+                permute_channels(align4(value), perm, axis=1)
+                if value.ndim != 1
+                else permute_channels(value, perm, axis=0)
+            )
         plans[index] = ShufflePlan(label, factor, "permuted", conv=node_label(conv, conv_index))
     return overrides, plans
 
@@ -331,8 +347,11 @@ def check_supported(onnx_model, where: str = "model") -> None:
     ops it prints is the registry's (:func:`bnn_deploy.conversion.onnx_ops.supported_ops`).
     """
     supported = supported_ops()
-    bad = [(node_label(n, i), n.op_type, n.domain) for i, n in enumerate(onnx_model.graph.node)
-           if n.op_type not in supported or n.domain not in ("", "ai.onnx")]
+    bad = [
+        (node_label(n, i), n.op_type, n.domain)
+        for i, n in enumerate(onnx_model.graph.node)
+        if n.op_type not in supported or n.domain not in ("", "ai.onnx")
+    ]
     if not bad:
         return
     shown = ", ".join(f"{op}{f' ({dom})' if dom else ''} at {name!r}" for name, op, dom in bad[:6])
@@ -340,7 +359,8 @@ def check_supported(onnx_model, where: str = "model") -> None:
     raise UnsupportedOnnxOp(
         f"{where}: unsupported ONNX op {shown}{more} (after constant folding); the LCE route supports "
         f"{', '.join(supported)} — replace those layers or export them with supported ops",
-        [(name, op, dom) for name, op, dom in bad])
+        [(name, op, dom) for name, op, dom in bad],
+    )
 
 
 def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model") -> RebuiltGraph:
@@ -371,11 +391,21 @@ def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model") -
     concrete = module.serve.get_concrete_function()  # trace once: fixes shapes, surfaces errors now
     output_shape = tuple(int(d) for d in concrete.structured_outputs[OUTPUT_KEY].shape)
     sign_fed_float = {m.name: m.reason for m in matches if not m.is_binary and m.sign_op}
-    notes = [f"pixel shuffle {p.node}: exact reshape/transpose because {p.reason}"
-             for p in plans.values() if p.how == "exact"]
-    return RebuiltGraph(module=module, input_shape=input_shape, output_shape=output_shape,
-                        binary_layers=dict(ctx.binary_layers), sign_fed_float=sign_fed_float,
-                        shuffles=list(plans.values()), conv_count=len(matches), notes=notes)
+    notes = [
+        f"pixel shuffle {p.node}: exact reshape/transpose because {p.reason}"
+        for p in plans.values()
+        if p.how == "exact"
+    ]
+    return RebuiltGraph(
+        module=module,
+        input_shape=input_shape,
+        output_shape=output_shape,
+        binary_layers=dict(ctx.binary_layers),
+        sign_fed_float=sign_fed_float,
+        shuffles=list(plans.values()),
+        conv_count=len(matches),
+        notes=notes,
+    )
 
 
 def _input_info(folded) -> tuple[str, int]:

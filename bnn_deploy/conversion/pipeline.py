@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
+from bnn_deploy.conversion.sources import Source, rebuild
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.images import nchw_to_nhwc, nhwc_to_nchw
 from bnn_deploy.core.manifest import BinaryConvs
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.core.photos import CALIBRATION_PHOTOS, calibration_images, parity_images
-from bnn_deploy.conversion.sources import Source, rebuild
 
 PARITY_KERNEL = "indirect_bgemm+xnnpack"  # identical output to LCE's default kernel (checked by bench), fastest
 
@@ -95,8 +95,9 @@ def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings)
     check_binary_coverage(prep.rebuilt, source.expected_binary, source.path)
     prep.saved_model = save_saved_model(prep.rebuilt, os.path.join(settings.workdir, f"{tag}_{w}x{h}"))
     images = parity_images((h, w), prep.rebuilt.scale, settings.parity_photos)
-    settings.say(f"{prep.tag} running the reference ({source.reference_label.split(' (')[0]}) on "
-                 f"{len(images)} photo(s)")
+    settings.say(
+        f"{prep.tag} running the reference ({source.reference_label.split(' (')[0]}) on {len(images)} photo(s)"
+    )
     prep.names = [n for n, _, _ in images]
     prep.hrs = [hr for _, _, hr in images]
     prep.inputs = [lr for _, lr, _ in images]
@@ -132,8 +133,9 @@ def convert_int8(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
     w, h = job.prep.size
-    job.settings.say(f"{job.prep.tag} quantizing the float reference to int8 (calibrating on "
-                     f"{CALIBRATION_PHOTOS} photos)")
+    job.settings.say(
+        f"{job.prep.tag} quantizing the float reference to int8 (calibrating on {CALIBRATION_PHOTOS} photos)"
+    )
     job.data = lce.convert_tflite_int8(job.prep.saved_model, calibration_images((h, w), job.prep.rebuilt.scale))
 
 
@@ -160,30 +162,47 @@ def check_bitpacked(job: Job) -> None:
     say("    ops: " + ", ".join(f"{k} {v}" for k, v in job.extra["op_histogram"].items()))
     job.extra.update(
         target=job.settings.target,
-        binary_convs=BinaryConvs(bitpacked=report["bitpacked"], total=report["total"],
-                                 layers=sorted(rebuilt.binary_layers.values())),
-        pixel_shuffles=[{"node": p.node, "factor": p.factor, "how": p.how, "conv": p.conv, "reason": p.reason or None}
-                        for p in rebuilt.shuffles],
-        size=_size_summary(len(job.data), report))
+        binary_convs=BinaryConvs(
+            bitpacked=report["bitpacked"], total=report["total"], layers=sorted(rebuilt.binary_layers.values())
+        ),
+        pixel_shuffles=[
+            {"node": p.node, "factor": p.factor, "how": p.how, "conv": p.conv, "reason": p.reason or None}
+            for p in rebuilt.shuffles
+        ],
+        size=_size_summary(len(job.data), report),
+    )
 
 
 def _parity(job: Job, gated: bool) -> None:
     from bnn_deploy.runtimes.lce import open_lce_data
 
     prep = job.prep
-    runner = open_lce_data(job.data, label=f"the new {job.fmt} flatbuffer", threads=job.settings.threads or
-                           os.cpu_count() or 1, kernel=PARITY_KERNEL)
+    runner = open_lce_data(
+        job.data,
+        label=f"the new {job.fmt} flatbuffer",
+        threads=job.settings.threads or os.cpu_count() or 1,
+        kernel=PARITY_KERNEL,
+    )
     start = time.perf_counter()
     outputs = [nhwc_to_nchw(runner.predict(nchw_to_nhwc(x))) for x in prep.inputs]
     job.seconds_per_image = (time.perf_counter() - start) / max(len(outputs), 1)
     label = prep.source.reference_label + (" (the float model)" if not gated else "")
-    job.parity = compare(outputs, prep.reference, reference=label, names=prep.names, hrs=prep.hrs,
-                         scale=prep.rebuilt.scale, threshold_db=job.settings.min_parity_db if gated else None)
+    job.parity = compare(
+        outputs,
+        prep.reference,
+        reference=label,
+        names=prep.names,
+        hrs=prep.hrs,
+        scale=prep.rebuilt.scale,
+        threshold_db=job.settings.min_parity_db if gated else None,
+    )
     what = {"lce": "LCE flatbuffer", "tflite-float": "tflite-float", "tflite-int8": "int8 vs float"}[job.fmt]
     if job.role == "float-ref" and job.fmt == "tflite-float":
         what = "float reference TFLite"
-    job.settings.say(f"    {what}: parity {job.parity.psnr_db:.1f} dB, max |error| {job.parity.max_abs_error:.2g}"
-                     + ("" if gated else " (quantization error, not gated)"))
+    job.settings.say(
+        f"    {what}: parity {job.parity.psnr_db:.1f} dB, max |error| {job.parity.max_abs_error:.2g}"
+        + ("" if gated else " (quantization error, not gated)")
+    )
     job.parity.check(what)
 
 
@@ -202,13 +221,16 @@ def _size_summary(size: int, report: dict) -> dict:
     (an estimate of the float network's file).
     """
     float_equiv = size - report["weight_bytes"] + report["float_weight_bytes"]
-    return {"bytes": size,
-            "binary_filter_bytes": report["weight_bytes"],
-            "binary_filter_float_bytes": report["float_weight_bytes"],
-            "binary_filter_ratio": (round(report["float_weight_bytes"] / report["weight_bytes"], 2)
-                                    if report["weight_bytes"] else None),
-            "float_equivalent_bytes": float_equiv,
-            "ratio_vs_float": round(float_equiv / size, 2)}
+    return {
+        "bytes": size,
+        "binary_filter_bytes": report["weight_bytes"],
+        "binary_filter_float_bytes": report["float_weight_bytes"],
+        "binary_filter_ratio": (
+            round(report["float_weight_bytes"] / report["weight_bytes"], 2) if report["weight_bytes"] else None
+        ),
+        "float_equivalent_bytes": float_equiv,
+        "ratio_vs_float": round(float_equiv / size, 2),
+    }
 
 
 STAGES: dict[str, tuple[Stage, ...]] = {

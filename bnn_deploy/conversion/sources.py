@@ -9,9 +9,9 @@ to ONNX exactly once; ``--format onnx`` ships that same traced file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,19 +42,24 @@ class Source:
 
     def source_info(self, scale: int | None) -> SourceInfo:
         """What the manifest records about this source."""
-        return SourceInfo(path=self.path, sha256=self.sha256, kind=self.kind, arch=self.info.get("arch"),
-                          config=self.info.get("config"), scale=scale,
-                          binary_layers=None if self.expected_binary is None else len(self.expected_binary),
-                          source_format=self.info.get("source_format"),
-                          onnx_metadata=self.info.get("onnx_metadata"))
+        return SourceInfo(
+            path=self.path,
+            sha256=self.sha256,
+            kind=self.kind,
+            arch=self.info.get("arch"),
+            config=self.info.get("config"),
+            scale=scale,
+            binary_layers=None if self.expected_binary is None else len(self.expected_binary),
+            source_format=self.info.get("source_format"),
+            onnx_metadata=self.info.get("onnx_metadata"),
+        )
 
 
 def is_onnx_path(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(".onnx")
 
 
-def load_source(path: str | os.PathLike, workdir: str, *, k: float | None = None,
-                trust_pickle: bool = False) -> Source:
+def load_source(path: str | os.PathLike, workdir: str, *, k: float | None = None, trust_pickle: bool = False) -> Source:
     """Read a checkpoint (traced to ONNX in ``workdir``), a bundled model name, or an ONNX file."""
     # Absolute, so the manifest still finds the source when read from another directory.
     path = os.path.abspath(resolve_model_path(os.fspath(path)))
@@ -77,11 +82,19 @@ def _onnx_source(path: str) -> Source:
     def reference(images):
         return [session.run(None, {input_name: img})[0] for img in images]
 
-    return Source(kind="onnx", name=Path(path).stem, path=path, sha256=sha256_file(path), onnx_model=model,
-                  onnx_path=path, reference=reference, reference_label=ONNX_REFERENCE,
-                  # Our exporter records its binary layers; third-party files are judged by the pattern.
-                  expected_binary=meta.get("binary_layers"),
-                  info={"arch": meta.get("arch"), "config": meta.get("config"), "onnx_metadata": bool(meta)})
+    return Source(
+        kind="onnx",
+        name=Path(path).stem,
+        path=path,
+        sha256=sha256_file(path),
+        onnx_model=model,
+        onnx_path=path,
+        reference=reference,
+        reference_label=ONNX_REFERENCE,
+        # Our exporter records its binary layers; third-party files are judged by the pattern.
+        expected_binary=meta.get("binary_layers"),
+        info={"arch": meta.get("arch"), "config": meta.get("config"), "onnx_metadata": bool(meta)},
+    )
 
 
 def _checkpoint_source(path: str, workdir: str, *, k: float | None, trust_pickle: bool) -> Source:
@@ -98,16 +111,23 @@ def _checkpoint_source(path: str, workdir: str, *, k: float | None, trust_pickle
     except BnnDeployError:
         raise
     except Exception as exc:  # torch.onnx raises many types for modules it cannot trace
-        raise BnnDeployError(f"{path}: the model cannot be exported to ONNX ({first_line(exc)}); "
-                             "replace the unsupported layer") from exc
+        raise BnnDeployError(
+            f"{path}: the model cannot be exported to ONNX ({first_line(exc)}); replace the unsupported layer"
+        ) from exc
     model = loaded.model
-    return Source(kind="checkpoint", name=loaded.name, path=path, sha256=loaded.sha256,
-                  onnx_model=onnx.load(onnx_path), onnx_path=onnx_path,
-                  reference=lambda images: [run_model(model, img) for img in images],
-                  reference_label=TORCH_REFERENCE,
-                  expected_binary=[name for name, _ in binary_conv_modules(model)],
-                  info={"arch": loaded.arch, "config": loaded.config, "source_format": loaded.source_format},
-                  loaded=loaded)
+    return Source(
+        kind="checkpoint",
+        name=loaded.name,
+        path=path,
+        sha256=loaded.sha256,
+        onnx_model=onnx.load(onnx_path),
+        onnx_path=onnx_path,
+        reference=lambda images: [run_model(model, img) for img in images],
+        reference_label=TORCH_REFERENCE,
+        expected_binary=[name for name, _ in binary_conv_modules(model)],
+        info={"arch": loaded.arch, "config": loaded.config, "source_format": loaded.source_format},
+        loaded=loaded,
+    )
 
 
 def module_for_node(node_name: str, model) -> tuple[str, str] | None:
@@ -142,5 +162,7 @@ def rebuild(source: Source, input_hw: tuple[int, int]):
         for node, op, _ in exc.nodes:
             found = module_for_node(node, source.loaded.model)
             modules.append(f"{found[0]} ({found[1]}, ONNX {op})" if found else f"{node} (ONNX {op})")
-        raise BnnDeployError(f"{source.path}: unsupported layer {', '.join(modules[:6])} — the LCE route "
-                             "rebuilds only standard SR ops; replace that layer or export it differently") from exc
+        raise BnnDeployError(
+            f"{source.path}: unsupported layer {', '.join(modules[:6])} — the LCE route "
+            "rebuilds only standard SR ops; replace that layer or export it differently"
+        ) from exc

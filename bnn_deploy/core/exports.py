@@ -76,13 +76,16 @@ def verify_file(directory: Path, entry: ArtifactEntry) -> tuple[str, int, str]:
     """``(absolute path, size, sha256)`` of a manifest entry's file, after checking both against it."""
     path = directory / entry.file
     if not path.is_file():
-        raise BnnDeployError(f"{path} is listed in {MANIFEST} but missing; re-run bnn-deploy export "
-                             "(do not move files out of an export directory)")
+        raise BnnDeployError(
+            f"{path} is listed in {MANIFEST} but missing; re-run bnn-deploy export "
+            "(do not move files out of an export directory)"
+        )
     size = path.stat().st_size
     digest = sha256_file(path)
     if digest != entry.sha256 or size != entry.size_bytes:
-        raise BnnDeployError(f"{path} does not match its sha256 in {MANIFEST} (the file changed after export); "
-                             "re-run bnn-deploy export")
+        raise BnnDeployError(
+            f"{path} does not match its sha256 in {MANIFEST} (the file changed after export); re-run bnn-deploy export"
+        )
     return str(path.resolve()), size, digest
 
 
@@ -118,10 +121,20 @@ def read_export(directory: str | os.PathLike) -> ExportDir:
     for entry in manifest.artifacts:
         path, size, digest = verify_file(directory, entry)
         hw = entry.input_hw if FORMATS[entry.format].fixed_shape else None
-        artifacts.append(Artifact(name=artifact_label(entry.format, entry.role, hw), file=path, format=entry.format,
-                                  role=entry.role, model=entry.model or manifest.source.arch or "",
-                                  size_bytes=size, sha256=digest, input_hw=hw, scale=entry.scale or scale,
-                                  what=entry.what))
+        artifacts.append(
+            Artifact(
+                name=artifact_label(entry.format, entry.role, hw),
+                file=path,
+                format=entry.format,
+                role=entry.role,
+                model=entry.model or manifest.source.arch or "",
+                size_bytes=size,
+                sha256=digest,
+                input_hw=hw,
+                scale=entry.scale or scale,
+                what=entry.what,
+            )
+        )
     notes: list[str] = []
     artifacts += _pytorch_sources(directory, manifest, scale, notes)
     return ExportDir(path=str(directory.resolve()), manifest=manifest, artifacts=artifacts, scale=scale, notes=notes)
@@ -138,10 +151,23 @@ def _pytorch_sources(directory: Path, manifest: Manifest, scale: int, notes: lis
         path = find_source(directory, source)
         if path is None:
             if source.path and source.kind == "checkpoint":
-                notes.append(f"PyTorch {role} model {source.path} not found (or changed since export); "
-                             "PyTorch runs and parity against it are skipped")
+                notes.append(
+                    f"PyTorch {role} model {source.path} not found (or changed since export); "
+                    "PyTorch runs and parity against it are skipped"
+                )
             continue
-        out.append(Artifact(name=f"pytorch{' float-ref' if role == 'float-ref' else ''}", file=path,
-                            format="pytorch", role=role, model=Path(path).stem, size_bytes=os.path.getsize(path),
-                            sha256=source.sha256, input_hw=None, scale=scale, what=FORMATS["pytorch"].what))
+        out.append(
+            Artifact(
+                name=f"pytorch{' float-ref' if role == 'float-ref' else ''}",
+                file=path,
+                format="pytorch",
+                role=role,
+                model=Path(path).stem,
+                size_bytes=os.path.getsize(path),
+                sha256=source.sha256,
+                input_hw=None,
+                scale=scale,
+                what=FORMATS["pytorch"].what,
+            )
+        )
     return out

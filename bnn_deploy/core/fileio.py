@@ -19,8 +19,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _BLOCK = 1 << 20
 DEFAULT_OUT_ROOT = "bnn-deploy-out"  # where commands write when no --out is given
@@ -86,8 +86,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None, *,
-                      encoding: str = "utf-8") -> None:
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None, *, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     atomic_write_bytes(path, text.encode(encoding), mode)
 

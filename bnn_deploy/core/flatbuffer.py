@@ -103,8 +103,9 @@ def read_flatbuffer(data: bytes) -> Flatbuffer:
         inputs = [int(t) for t in (op.inputs if op.inputs is not None else [])]
         outputs = [int(t) for t in (op.outputs if op.outputs is not None else [])]
         out_names = [tensors[t].name.decode() for t in outputs if t >= 0]
-        ops.append(Op(i, kind, inputs, outputs, out_names,
-                      _custom_options(op.customOptions) if code.customCode else {}))
+        ops.append(
+            Op(i, kind, inputs, outputs, out_names, _custom_options(op.customOptions) if code.customCode else {})
+        )
     return Flatbuffer(ops=ops, tensor_shapes=shapes, tensor_bytes=sizes, size=len(data))
 
 
@@ -149,10 +150,17 @@ def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
         float_bytes += out_ch * kh * kw * int(op.options.get("channels_in", 0)) * _FLOAT32_BYTES
     # Names are for the message only: the converter may cut long fused names, so a binary conv
     # counts as missing only when the count itself falls short.
-    missing = [] if len(bconvs) >= len(binary_layers) else \
-        [layer for layer in binary_layers.values() if layer not in found]
-    return {"bitpacked": len(bconvs), "total": len(binary_layers), "missing": missing,
-            "fallback": fallback, "weight_bytes": packed_bytes, "float_weight_bytes": float_bytes}
+    missing = (
+        [] if len(bconvs) >= len(binary_layers) else [layer for layer in binary_layers.values() if layer not in found]
+    )
+    return {
+        "bitpacked": len(bconvs),
+        "total": len(binary_layers),
+        "missing": missing,
+        "fallback": fallback,
+        "weight_bytes": packed_bytes,
+        "float_weight_bytes": float_bytes,
+    }
 
 
 def lce_op_count(fb: Flatbuffer) -> int:

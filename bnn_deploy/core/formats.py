@@ -27,17 +27,45 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("lce", "lce", ".lce.tflite", True, True, True,
-               "the binary network for Larq Compute Engine: signs are LceQuantize, binary convs bitpacked "
-               "LceBconv2d, the other layers float TFLite ops; needs an LCE-enabled TFLite runtime"),
-        Format("tflite-float", "tflite", ".float.tflite", True, True, True,
-               "the same binary network (same ±alpha weights, sign as a float select) run by stock float "
-               "TFLite kernels; no LCE ops — the baseline that isolates what bitpacking buys"),
-        Format("tflite-int8", "tflite", ".int8.tflite", True, True, True,
-               "the float reference model (--float-ref) post-training quantized to int8 weights and "
-               "activations (float32 input/output), calibrated on bundled training photos"),
-        Format("onnx", "onnxruntime", ".onnx", False, True, True,
-               "ONNX (dynamic N/H/W) in bnn-deploy's binary-conv pattern; parity checked on ONNX Runtime"),
+        Format(
+            "lce",
+            "lce",
+            ".lce.tflite",
+            True,
+            True,
+            True,
+            "the binary network for Larq Compute Engine: signs are LceQuantize, binary convs bitpacked "
+            "LceBconv2d, the other layers float TFLite ops; needs an LCE-enabled TFLite runtime",
+        ),
+        Format(
+            "tflite-float",
+            "tflite",
+            ".float.tflite",
+            True,
+            True,
+            True,
+            "the same binary network (same ±alpha weights, sign as a float select) run by stock float "
+            "TFLite kernels; no LCE ops — the baseline that isolates what bitpacking buys",
+        ),
+        Format(
+            "tflite-int8",
+            "tflite",
+            ".int8.tflite",
+            True,
+            True,
+            True,
+            "the float reference model (--float-ref) post-training quantized to int8 weights and "
+            "activations (float32 input/output), calibrated on bundled training photos",
+        ),
+        Format(
+            "onnx",
+            "onnxruntime",
+            ".onnx",
+            False,
+            True,
+            True,
+            "ONNX (dynamic N/H/W) in bnn-deploy's binary-conv pattern; parity checked on ONNX Runtime",
+        ),
         Format("pytorch", "pytorch", ".pt", False, False, False, "PyTorch eager, float32 (the reference)"),
     )
 }
@@ -46,8 +74,15 @@ FLOAT_REF_WHAT = "the float reference model (--float-ref) as stock float32 TFLit
 ROLES = ("binary", "float-ref")
 
 # Report order: the binary model, its float-kernel twin, the float reference's deployments, then sources.
-_ORDER = (("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"), ("pytorch", "binary"),
-          ("tflite-float", "float-ref"), ("tflite-int8", "float-ref"), ("pytorch", "float-ref"))
+_ORDER = (
+    ("lce", "binary"),
+    ("tflite-float", "binary"),
+    ("onnx", "binary"),
+    ("pytorch", "binary"),
+    ("tflite-float", "float-ref"),
+    ("tflite-int8", "float-ref"),
+    ("pytorch", "float-ref"),
+)
 
 
 def runtime_of(fmt: str) -> str:

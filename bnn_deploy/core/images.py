@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.metrics import to_uint8
 from bnn_deploy.core.fileio import atomic_path
+from bnn_deploy.core.metrics import to_uint8
 
 # Pillow signals unreadable files with many exception types: OSError (missing, truncated,
 # unidentified), SyntaxError (corrupt PNG chunks), ValueError/EOFError/struct.error (bad headers).

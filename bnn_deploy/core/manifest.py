@@ -120,7 +120,7 @@ class Manifest:
 
 def now_utc() -> str:
     """The ``created`` stamp: UTC, seconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _as_dict(value):
@@ -152,8 +152,11 @@ def _upgrade_v1(data: dict) -> dict:
             par = dict(art["parity"])
             old = par.pop("min_parity_psnr_db", par.pop("min_psnr_db", None))
             par.setdefault("psnr_db", old)
-            par["images"] = [dict(img, psnr_db=img.get("parity_psnr_db", img.get("psnr_db")))
-                             for img in par.get("images") or [] if isinstance(img, dict)]
+            par["images"] = [
+                dict(img, psnr_db=img.get("parity_psnr_db", img.get("psnr_db")))
+                for img in par.get("images") or []
+                if isinstance(img, dict)
+            ]
             par.setdefault("reference", par.pop("runtime", ""))
             art = dict(art, parity=par)
         arts.append(art)
@@ -163,14 +166,17 @@ def _upgrade_v1(data: dict) -> dict:
 def manifest_from_json(data, where: str = MANIFEST) -> Manifest:
     """Validate a parsed manifest and build the typed :class:`Manifest` (one-line errors)."""
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise BnnDeployError(f"{where} is not a bnn-deploy export manifest (format is not {MANIFEST_FORMAT!r}); "
-                             "re-run bnn-deploy export")
+        raise BnnDeployError(
+            f"{where} is not a bnn-deploy export manifest (format is not {MANIFEST_FORMAT!r}); re-run bnn-deploy export"
+        )
     version = data.get("schema_version", data.get("version", 1))
     if not isinstance(version, int) or isinstance(version, bool):
         raise BnnDeployError(f"{where}: schema_version {version!r} is not an integer; {_FIX}")
     if version > SCHEMA_VERSION:
-        raise BnnDeployError(f"{where} is export manifest version {version}, newer than this bnn-deploy reads "
-                             f"({SCHEMA_VERSION}); upgrade bnn-deploy")
+        raise BnnDeployError(
+            f"{where} is export manifest version {version}, newer than this bnn-deploy reads "
+            f"({SCHEMA_VERSION}); upgrade bnn-deploy"
+        )
     if version < SCHEMA_VERSION:
         data = _upgrade_v1(data)
     manifest = from_json(Manifest, data, where, _FIX)
@@ -198,12 +204,15 @@ def read_manifest(directory: str | Path) -> Manifest:
     if not directory.exists():
         raise BnnDeployError(f"export directory {directory} not found; run bnn-deploy export first or check the path")
     if not directory.is_dir():
-        raise BnnDeployError(f"{directory} is a file, not an export directory; give the directory "
-                             "bnn-deploy export wrote")
+        raise BnnDeployError(
+            f"{directory} is a file, not an export directory; give the directory bnn-deploy export wrote"
+        )
     path = directory / MANIFEST
     if not path.is_file():
-        raise BnnDeployError(f"{directory} has no {MANIFEST}, so it is not a bnn-deploy export; "
-                             "run bnn-deploy export and pass its output directory")
+        raise BnnDeployError(
+            f"{directory} has no {MANIFEST}, so it is not a bnn-deploy export; "
+            "run bnn-deploy export and pass its output directory"
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

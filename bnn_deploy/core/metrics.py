@@ -71,9 +71,7 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     return rgb @ _Y_WEIGHTS + _Y_OFFSET
 
 
-def _prepare(
-    a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """Check two uint8 images, crop ``crop_border`` from each side, optionally take Y; return HxWxC float64.
 
     A 2-D (or single-channel) image is already luma, so ``y_channel`` leaves it alone, as BasicSR's

@@ -84,15 +84,20 @@ class ImageParity:
     def to_json(self) -> dict:
         out = {"name": self.name, "psnr_db": _db_json(self.psnr_db), "max_abs_error": float(self.max_abs_error)}
         if self.psnr_vs_hr_db is not None:
-            out.update(psnr_vs_hr_db=_round(self.psnr_vs_hr_db),
-                       reference_psnr_vs_hr_db=_round(self.reference_psnr_vs_hr_db))
+            out.update(
+                psnr_vs_hr_db=_round(self.psnr_vs_hr_db), reference_psnr_vs_hr_db=_round(self.reference_psnr_vs_hr_db)
+            )
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> ImageParity:
-        return cls(name=str(data.get("name", "")), psnr_db=_db_value(data.get("psnr_db")),
-                   max_abs_error=float(data.get("max_abs_error", math.nan)),
-                   psnr_vs_hr_db=data.get("psnr_vs_hr_db"), reference_psnr_vs_hr_db=data.get("reference_psnr_vs_hr_db"))
+        return cls(
+            name=str(data.get("name", "")),
+            psnr_db=_db_value(data.get("psnr_db")),
+            max_abs_error=float(data.get("max_abs_error", math.nan)),
+            psnr_vs_hr_db=data.get("psnr_vs_hr_db"),
+            reference_psnr_vs_hr_db=data.get("reference_psnr_vs_hr_db"),
+        )
 
 
 @dataclass
@@ -137,18 +142,23 @@ class Parity:
         raise BnnDeployError(
             f"{what} differs from the reference: parity {self.psnr_db:.1f} dB{where} is below --min-parity-db "
             f"{self.threshold_db:g}; nothing was written — report this model, or lower --min-parity-db only if "
-            "you accept the difference")
+            "you accept the difference"
+        )
 
     def to_json(self) -> dict:
         """The JSON form every report uses (``psnr_db`` in 0.01 dB steps, ``"inf"`` when identical)."""
-        out = {"psnr_db": _db_json(self.psnr_db),
-               "max_abs_error": None if self.max_abs_error is None else float(self.max_abs_error),
-               "reference": self.reference, "peak": self.peak}
+        out = {
+            "psnr_db": _db_json(self.psnr_db),
+            "max_abs_error": None if self.max_abs_error is None else float(self.max_abs_error),
+            "reference": self.reference,
+            "peak": self.peak,
+        }
         if self.threshold_db is not None:
             out["threshold_db"] = float(self.threshold_db)
         if self.psnr_vs_hr_db is not None:
-            out.update(psnr_vs_hr_db=_round(self.psnr_vs_hr_db),
-                       reference_psnr_vs_hr_db=_round(self.reference_psnr_vs_hr_db))
+            out.update(
+                psnr_vs_hr_db=_round(self.psnr_vs_hr_db), reference_psnr_vs_hr_db=_round(self.reference_psnr_vs_hr_db)
+            )
         if self.images:
             out["images"] = [img.to_json() for img in self.images]
         return out
@@ -156,17 +166,28 @@ class Parity:
     @classmethod
     def from_json(cls, data: dict) -> Parity:
         """Read :meth:`to_json`'s form back (strings ``"inf"``/``"nan"`` become floats)."""
-        return cls(psnr_db=_db_value(data.get("psnr_db")),
-                   max_abs_error=None if data.get("max_abs_error") is None else float(data["max_abs_error"]),
-                   reference=str(data.get("reference", "")),
-                   images=[ImageParity.from_json(r) for r in data.get("images") or []],
-                   threshold_db=data.get("threshold_db"), psnr_vs_hr_db=data.get("psnr_vs_hr_db"),
-                   reference_psnr_vs_hr_db=data.get("reference_psnr_vs_hr_db"), peak=float(data.get("peak", PEAK)))
+        return cls(
+            psnr_db=_db_value(data.get("psnr_db")),
+            max_abs_error=None if data.get("max_abs_error") is None else float(data["max_abs_error"]),
+            reference=str(data.get("reference", "")),
+            images=[ImageParity.from_json(r) for r in data.get("images") or []],
+            threshold_db=data.get("threshold_db"),
+            psnr_vs_hr_db=data.get("psnr_vs_hr_db"),
+            reference_psnr_vs_hr_db=data.get("reference_psnr_vs_hr_db"),
+            peak=float(data.get("peak", PEAK)),
+        )
 
 
-def compare(outputs: list[np.ndarray], references: list[np.ndarray], *, reference: str,
-            names: list[str] | None = None, threshold_db: float | None = None,
-            hrs: list[np.ndarray | None] | None = None, scale: int | None = None) -> Parity:
+def compare(
+    outputs: list[np.ndarray],
+    references: list[np.ndarray],
+    *,
+    reference: str,
+    names: list[str] | None = None,
+    threshold_db: float | None = None,
+    hrs: list[np.ndarray | None] | None = None,
+    scale: int | None = None,
+) -> Parity:
     """Parity of ``outputs`` against ``references`` (same inputs, same layout, image by image).
 
     Where ``hrs`` holds a ground-truth HR image (HxWx3) for an image, both outputs are also scored
@@ -174,8 +195,10 @@ def compare(outputs: list[np.ndarray], references: list[np.ndarray], *, referenc
     NHWC ``[1, H, W, 3]`` or HxWx3.
     """
     if len(outputs) != len(references) or not outputs:
-        raise BnnDeployError(f"parity needs one reference per output (got {len(outputs)} and {len(references)}); "
-                             "compare the outputs of the same inputs")
+        raise BnnDeployError(
+            f"parity needs one reference per output (got {len(outputs)} and {len(references)}); "
+            "compare the outputs of the same inputs"
+        )
     names = names or [f"image{i}" for i in range(len(outputs))]
     hrs = hrs or [None] * len(outputs)
     rows = []
@@ -189,11 +212,15 @@ def compare(outputs: list[np.ndarray], references: list[np.ndarray], *, referenc
         rows.append(row)
     with_hr = [r for r in rows if r.psnr_vs_hr_db is not None]
     worst = min((r.psnr_db for r in rows), key=lambda v: -math.inf if math.isnan(v) else v)
-    return Parity(psnr_db=worst, max_abs_error=max(r.max_abs_error for r in rows), reference=reference,
-                  images=rows, threshold_db=threshold_db,
-                  psnr_vs_hr_db=float(np.mean([r.psnr_vs_hr_db for r in with_hr])) if with_hr else None,
-                  reference_psnr_vs_hr_db=(float(np.mean([r.reference_psnr_vs_hr_db for r in with_hr]))
-                                           if with_hr else None))
+    return Parity(
+        psnr_db=worst,
+        max_abs_error=max(r.max_abs_error for r in rows),
+        reference=reference,
+        images=rows,
+        threshold_db=threshold_db,
+        psnr_vs_hr_db=float(np.mean([r.psnr_vs_hr_db for r in with_hr])) if with_hr else None,
+        reference_psnr_vs_hr_db=(float(np.mean([r.reference_psnr_vs_hr_db for r in with_hr])) if with_hr else None),
+    )
 
 
 def _hwc(x: np.ndarray) -> np.ndarray:

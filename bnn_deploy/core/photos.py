@@ -133,7 +133,7 @@ def parity_photo_count(lr_hw: tuple[int, int], most: int = PARITY_PHOTOS) -> int
 
 def parity_images(lr_hw: tuple[int, int], scale: int, most: int = PARITY_PHOTOS):
     """Holdout photos (never trained on) cropped to ``lr_hw`` — see :func:`photo_crops`."""
-    return photo_crops(holdout_photos()[:parity_photo_count(lr_hw, most)], lr_hw, scale)
+    return photo_crops(holdout_photos()[: parity_photo_count(lr_hw, most)], lr_hw, scale)
 
 
 def calibration_images(lr_hw: tuple[int, int], scale: int, count: int = CALIBRATION_PHOTOS) -> list[np.ndarray]:

@@ -15,8 +15,14 @@ import typing
 
 from bnn_deploy.core.errors import BnnDeployError
 
-_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "an object",
-          list: "a list"}
+_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    dict: "an object",
+    list: "a list",
+}
 
 
 class SchemaError(BnnDeployError):

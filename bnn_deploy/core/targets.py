@@ -19,8 +19,10 @@ TARGETS: dict[str, dict] = {
         "bazel_config": "aarch64",
         "android": False,
         "board": "Raspberry Pi 4/5 (or another ARMv8-A board) running a 64-bit Linux",
-        "needs": ("a 64-bit OS (`uname -m` prints aarch64) with glibc 2.28 or newer, e.g. "
-                  "Raspberry Pi OS 64-bit (Bullseye/Bookworm), Ubuntu 20.04+, Debian 10+"),
+        "needs": (
+            "a 64-bit OS (`uname -m` prints aarch64) with glibc 2.28 or newer, e.g. "
+            "Raspberry Pi OS 64-bit (Bullseye/Bookworm), Ubuntu 20.04+, Debian 10+"
+        ),
     },
     "armv7": {
         "lce_converter_target": "arm",
@@ -30,8 +32,10 @@ TARGETS: dict[str, dict] = {
         "bazel_config": "rpi3",
         "android": False,
         "board": "Raspberry Pi 2/3/4 running 32-bit Raspberry Pi OS (armhf)",
-        "needs": ("a 32-bit armhf OS (`uname -m` prints armv7l) with glibc 2.28 or newer on an "
-                  "ARMv7-A CPU with NEON (Pi 2 v1.2 and later); on a 64-bit OS use arm64 instead"),
+        "needs": (
+            "a 32-bit armhf OS (`uname -m` prints armv7l) with glibc 2.28 or newer on an "
+            "ARMv7-A CPU with NEON (Pi 2 v1.2 and later); on a 64-bit OS use arm64 instead"
+        ),
     },
     "android-arm64": {
         "lce_converter_target": "arm",
@@ -41,8 +45,10 @@ TARGETS: dict[str, dict] = {
         "bazel_config": "android_arm64",
         "android": True,
         "board": "Android phone or board with a 64-bit ARM CPU (arm64-v8a)",
-        "needs": ("Android 11 (API 30) or newer and adb: `adb push` it to /data/local/tmp, "
-                  "`chmod +x` it there and run it with `adb shell`"),
+        "needs": (
+            "Android 11 (API 30) or newer and adb: `adb push` it to /data/local/tmp, "
+            "`chmod +x` it there and run it with `adb shell`"
+        ),
     },
 }
 
@@ -52,8 +58,7 @@ def get_target(target: str) -> dict:
     try:
         return TARGETS[target]
     except (KeyError, TypeError):
-        raise BnnDeployError(f"unknown target {target!r}; choose one of "
-                             f"{', '.join(TARGETS)}") from None
+        raise BnnDeployError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}") from None
 
 
 def lce_converter_target(target: str) -> str:

@@ -43,6 +43,8 @@ from bnn_deploy.core.errors import BnnDeployError
 # BBCU-M x2 with 64 features and 16 blocks (receptive field ~35 px, nothing decays) 44.8 dB at 16,
 # 53.5 dB at 24, 66.6 dB at 32. 24 keeps >= 50 dB for both at ~15 % extra work on 320x180 tiles.
 DEFAULT_OVERLAP = 24
+
+
 @dataclass(frozen=True)
 class AxisPlan:
     """Tiles along one axis: ``starts`` of each tile, and the kept range ``[cuts[i], cuts[i+1])``."""
@@ -61,8 +63,9 @@ def plan_axis(length: int, tile: int, overlap: int) -> AxisPlan:
     if length <= tile:  # one tile: no overlap needed
         return AxisPlan(starts=(0,), cuts=(0, length), padded=tile - length)
     if overlap >= tile:
-        raise BnnDeployError(f"overlap {overlap} must be smaller than the tile ({tile} px); "
-                             "lower --overlap or use a larger tile")
+        raise BnnDeployError(
+            f"overlap {overlap} must be smaller than the tile ({tile} px); lower --overlap or use a larger tile"
+        )
     n = math.ceil((length - overlap) / (tile - overlap))
     starts = tuple(round(i * (length - tile) / (n - 1)) for i in range(n))
     cuts = (0,) + tuple((starts[i] + starts[i - 1] + tile) // 2 for i in range(1, n)) + (length,)
@@ -76,8 +79,9 @@ def tile_count(image_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: int
     return len(rows.starts) * len(cols.starts)
 
 
-def run_tiled(predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int,
-              overlap: int = DEFAULT_OVERLAP, progress=None) -> np.ndarray:
+def run_tiled(
+    predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int, overlap: int = DEFAULT_OVERLAP, progress=None
+) -> np.ndarray:
     """Upscale HxWxC ``img`` with ``predict`` (NHWC ``[1, th, tw, C]`` → ``[1, s·th, s·tw, C]``) by tiles.
 
     Returns the stitched ``sH × sW × C`` float32 image. ``progress(done, total)`` is called after
@@ -93,23 +97,27 @@ def run_tiled(predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int,
     total, done = len(rows.starts) * len(cols.starts), 0
     for i, top in enumerate(rows.starts):
         for j, left in enumerate(cols.starts):
-            tile = np.ascontiguousarray(img[top:top + th, left:left + tw])[None]
+            tile = np.ascontiguousarray(img[top : top + th, left : left + tw])[None]
             sr = np.asarray(predict(tile))
             if sr.shape != (1, th * scale, tw * scale, img.shape[2]):
-                raise BnnDeployError(f"a {tw}x{th} tile came back as {list(sr.shape)}, not "
-                                     f"{[1, th * scale, tw * scale, img.shape[2]]}; check the model's scale")
+                raise BnnDeployError(
+                    f"a {tw}x{th} tile came back as {list(sr.shape)}, not "
+                    f"{[1, th * scale, tw * scale, img.shape[2]]}; check the model's scale"
+                )
             r0, r1 = rows.cuts[i], rows.cuts[i + 1]
             c0, c1 = cols.cuts[j], cols.cuts[j + 1]
-            out[r0 * scale:r1 * scale, c0 * scale:c1 * scale] = \
-                sr[0, (r0 - top) * scale:(r1 - top) * scale, (c0 - left) * scale:(c1 - left) * scale]
+            out[r0 * scale : r1 * scale, c0 * scale : c1 * scale] = sr[
+                0, (r0 - top) * scale : (r1 - top) * scale, (c0 - left) * scale : (c1 - left) * scale
+            ]
             done += 1
             if progress is not None:
                 progress(done, total)
     return out
 
 
-def predict_image(predict, input_shape, img: np.ndarray, scale: int, overlap: int = DEFAULT_OVERLAP,
-                  progress=None) -> tuple[np.ndarray, dict]:
+def predict_image(
+    predict, input_shape, img: np.ndarray, scale: int, overlap: int = DEFAULT_OVERLAP, progress=None
+) -> tuple[np.ndarray, dict]:
     """One HxWxC image through a runner: whole when it takes any size (``input_shape`` None), else tiled.
 
     Returns ``(sR image, {"tiles", "padded"})``; ``padded`` says the image was smaller than the tile
@@ -149,5 +157,7 @@ def choose_input_size(sizes: list[tuple[int, int]], budget: int | None, measure)
         if need <= budget:
             return hw, need
     h, w = ordered[-1]
-    raise BnnDeployError(f"even the smallest exported size {w}x{h} needs ~{need / 2**20:.0f} MB, over "
-                         f"--memory-budget {budget / 2**20:.0f} MB; raise the budget or export a smaller --input-size")
+    raise BnnDeployError(
+        f"even the smallest exported size {w}x{h} needs ~{need / 2**20:.0f} MB, over "
+        f"--memory-budget {budget / 2**20:.0f} MB; raise the budget or export a smaller --input-size"
+    )

@@ -34,8 +34,19 @@ def parse_threads(text: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
-          "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "KIB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "MIB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "GIB": 1 << 30,
+}
 
 
 def parse_memory(text: str, option: str = "--memory-budget") -> int:
@@ -71,6 +82,8 @@ def check_thread_counts(threads, cores: int | None, where: str) -> list[int]:
             raise BnnDeployError(f"--threads {t!r}: thread counts must be whole numbers of 1 or more")
         if t > limit:
             why = f"{MAX_THREADS_PER_CORE}× the {cores} cores of {where}" if cores else f"{limit}"
-            raise BnnDeployError(f"--threads {t} is more than {why}; give at most {limit} "
-                                 "(oversubscribing further measures the scheduler, not the model)")
+            raise BnnDeployError(
+                f"--threads {t} is more than {why}; give at most {limit} "
+                "(oversubscribing further measures the scheduler, not the model)"
+            )
     return list(threads)

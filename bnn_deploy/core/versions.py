@@ -14,8 +14,11 @@ from bnn_deploy.core.version import __version__
 
 # tool (as manifests name it) -> the distributions that provide it, preferred first
 _DISTRIBUTIONS = {
-    "torch": ("torch",), "tensorflow": ("tensorflow-cpu", "tensorflow"),
-    "larq_compute_engine": ("larq-compute-engine",), "onnx": ("onnx",), "onnxruntime": ("onnxruntime",),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow"),
+    "larq_compute_engine": ("larq-compute-engine",),
+    "onnx": ("onnx",),
+    "onnxruntime": ("onnxruntime",),
     "numpy": ("numpy",),
 }
 
@@ -41,5 +44,11 @@ def host_info() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "machine": platform.machine(),
-            "os": platform.platform(), "python": platform.python_version(), "versions": tool_versions()}
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": tool_versions(),
+    }

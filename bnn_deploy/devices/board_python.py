@@ -15,7 +15,6 @@ from bnn_deploy.core.errors import BnnDeployError, last_line
 from bnn_deploy.devices import board_runner
 from bnn_deploy.devices.board_runner import EXIT_USER_ERROR, RESULT_MARKER
 
-
 SCRIPT_NAME = "bnn_deploy_board_runner.py"
 
 
@@ -28,7 +27,7 @@ def parse_result(stdout: str):
     """The JSON record after :data:`RESULT_MARKER` in the runner's stdout, or ``None``."""
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
+            return json.loads(line[len(RESULT_MARKER) :])
     return None
 
 
@@ -44,24 +43,38 @@ def push_script(transport, work_dir: str, scratch) -> str:
     return remote
 
 
-def probe_board_python(transport, script: str, python: str = "python3", *,
-                       timeout: float = 120) -> dict:
+def probe_board_python(transport, script: str, python: str = "python3", *, timeout: float = 120) -> dict:
     """What the board's Python offers: ``{available, python, machine, runtimes, reason}``."""
     result = transport.run(f"{shlex.quote(python)} {shlex.quote(script)} probe", timeout=timeout)
     record = parse_result(result.stdout) if result.exit_code == 0 else None
     if record is None:
         reason = last_line(result.stderr) or last_line(result.stdout) or f"exit {result.exit_code}"
-        return {"available": False, "python": None, "runtimes": {},
-                "reason": f"`{python}` does not run the board runner: {reason}"}
+        return {
+            "available": False,
+            "python": None,
+            "runtimes": {},
+            "reason": f"`{python}` does not run the board runner: {reason}",
+        }
     record["available"] = bool(record["runtimes"].get("numpy"))
     if not record["available"]:
         record["reason"] = "the board's Python has no numpy; pip install numpy"
     return record
 
 
-def run_board_python(transport, model, input_npy, *, work_dir: str, script: str,
-                     python: str = "python3", threads: int, warmup: int, runs: int, out_dir,
-                     timeout: float = 600) -> dict:
+def run_board_python(
+    transport,
+    model,
+    input_npy,
+    *,
+    work_dir: str,
+    script: str,
+    python: str = "python3",
+    threads: int,
+    warmup: int,
+    runs: int,
+    out_dir,
+    timeout: float = 600,
+) -> dict:
     """Push ``model`` (local .tflite/.onnx) and ``input_npy``, run them on the board, pull the output.
 
     Returns the runner's record plus ``outputs`` (local .npy paths), ``parity_measured`` and the
@@ -73,21 +86,27 @@ def run_board_python(transport, model, input_npy, *, work_dir: str, script: str,
     remote_out = f"{work_dir}/{model.stem}.output.npy"
     transport.put(model, remote_model)
     transport.put(Path(input_npy), remote_in)
-    argv = [python, script, "run", remote_model, remote_in, remote_out, str(threads),
-            str(warmup), str(runs)]
+    argv = [python, script, "run", remote_model, remote_in, remote_out, str(threads), str(warmup), str(runs)]
     command = " ".join(shlex.quote(a) for a in argv)
     result = transport.run(command, timeout=timeout)
     record = parse_result(result.stdout)
     if record is None or result.exit_code not in (0, EXIT_USER_ERROR):
         detail = last_line(result.stderr) or last_line(result.stdout) or "no output"
-        raise BnnDeployError(f"the board Python runner crashed on {model.name} "
-                             f"(exit {result.exit_code}): {detail}; run `{command}` on the board "
-                             "to see the full error")
+        raise BnnDeployError(
+            f"the board Python runner crashed on {model.name} "
+            f"(exit {result.exit_code}): {detail}; run `{command}` on the board "
+            "to see the full error"
+        )
     if "error" in record:
-        raise BnnDeployError(f"{model.name} cannot run on {transport.description}: "
-                             f"{record['error']}")
+        raise BnnDeployError(f"{model.name} cannot run on {transport.description}: {record['error']}")
     local_out = out_dir / f"{model.stem}.output.npy"
     transport.get(remote_out, local_out)
-    record.update(runner="board-python", command=command, outputs=[str(local_out)],
-                  parity_measured=True, wall_seconds=round(result.seconds, 3), notes=[])
+    record.update(
+        runner="board-python",
+        command=command,
+        outputs=[str(local_out)],
+        parity_measured=True,
+        wall_seconds=round(result.seconds, 3),
+        notes=[],
+    )
     return record

@@ -39,10 +39,14 @@ def _version(module: str):
 
     if importlib.util.find_spec(module) is None:
         return None
-    dist = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime",
-            "larq_compute_engine": "larq-compute-engine"}.get(module, module)
+    dist = {
+        "ai_edge_litert": "ai-edge-litert",
+        "tflite_runtime": "tflite-runtime",
+        "larq_compute_engine": "larq-compute-engine",
+    }.get(module, module)
     try:
         from importlib import metadata
+
         return metadata.version(dist)
     except Exception:  # Python 3.7 or a source install: present, version unknown
         return "unknown"
@@ -52,9 +56,12 @@ def probe() -> dict:
     """Python version, machine and the runtimes that are installed."""
     import platform
 
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "executable": sys.executable,
-            "runtimes": {name: _version(name) for name in ALL_RUNTIMES}}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "executable": sys.executable,
+        "runtimes": {name: _version(name) for name in ALL_RUNTIMES},
+    }
 
 
 def _rss_mb() -> float:
@@ -84,6 +91,7 @@ def _tflite_interpreter(model: str, threads: int, preferred):
             continue
         if name == "larq_compute_engine":
             from larq_compute_engine.tflite.python.interpreter import Interpreter as Lce
+
             label = "larq_compute_engine " + _version(name)
             return Lce(data, num_threads=threads, use_indirect_bgemm=True), label
         if name == "ai_edge_litert":
@@ -92,15 +100,19 @@ def _tflite_interpreter(model: str, threads: int, preferred):
             from tflite_runtime.interpreter import Interpreter
         else:
             import tensorflow as tf
+
             Interpreter = tf.lite.Interpreter
         interp = Interpreter(model_path=model, num_threads=threads)
         interp.allocate_tensors()
         return interp, name + " " + _version(name)
     if has_lce:
-        raise BoardError("this graph has LCE ops: run it with lce_benchmark_model "
-                         "(--runtime-bin), the board's Python has no larq_compute_engine")
-    raise BoardError("no TFLite runtime in the board's Python; install one: "
-                     "pip install ai-edge-litert (or tflite-runtime)")
+        raise BoardError(
+            "this graph has LCE ops: run it with lce_benchmark_model "
+            "(--runtime-bin), the board's Python has no larq_compute_engine"
+        )
+    raise BoardError(
+        "no TFLite runtime in the board's Python; install one: pip install ai-edge-litert (or tflite-runtime)"
+    )
 
 
 def _quantize(x, detail):
@@ -142,9 +154,11 @@ def _runner(model: str, threads: int, preferred):
         return (lambda x: session.run(None, {name: x})), "onnxruntime " + ort.__version__
     interp, label = _tflite_interpreter(model, threads, preferred)
     if label.startswith("larq_compute_engine"):
+
         def run_lce(x):
             out = interp.predict(x)
             return list(out) if isinstance(out, (list, tuple)) else [np.asarray(out)]
+
         return run_lce, label
     inp = interp.get_input_details()[0]
     outs = interp.get_output_details()
@@ -153,11 +167,11 @@ def _runner(model: str, threads: int, preferred):
         interp.set_tensor(inp["index"], _quantize(x, inp))
         interp.invoke()
         return [_dequantize(interp.get_tensor(o["index"]), o) for o in outs]
+
     return run_tflite, label
 
 
-def run(model: str, input_npy: str, output_npy: str, threads: int, warmup: int, runs: int,
-        preferred=None) -> dict:
+def run(model: str, input_npy: str, output_npy: str, threads: int, warmup: int, runs: int, preferred=None) -> dict:
     """Load, warm up, time ``runs`` runs, save the first output; return the result record."""
     import numpy as np
 
@@ -182,14 +196,29 @@ def run(model: str, input_npy: str, output_npy: str, threads: int, warmup: int, 
     np.save(tmp, out)
     os.replace(tmp, output_npy)
     arr = np.asarray(times)
-    return {"runtime": label, "threads": threads, "warmup": warmup, "count": len(times),
-            "load_ms": load_ms, "first_ms": first_ms, "avg_ms": float(arr.mean()),
-            "median_ms": float(np.median(arr)), "min_ms": float(arr.min()),
-            "max_ms": float(arr.max()), "std_ms": float(arr.std()), "times_ms": times,
-            "memory": {"rss_start_mb": rss_start, "rss_loaded_mb": rss_loaded,
-                       "rss_end_mb": _rss_mb(), "peak_rss_mb": _peak_rss_mb()},
-            "input_shape": list(x.shape), "output_shape": list(out.shape),
-            "outputs": len(outputs)}
+    return {
+        "runtime": label,
+        "threads": threads,
+        "warmup": warmup,
+        "count": len(times),
+        "load_ms": load_ms,
+        "first_ms": first_ms,
+        "avg_ms": float(arr.mean()),
+        "median_ms": float(np.median(arr)),
+        "min_ms": float(arr.min()),
+        "max_ms": float(arr.max()),
+        "std_ms": float(arr.std()),
+        "times_ms": times,
+        "memory": {
+            "rss_start_mb": rss_start,
+            "rss_loaded_mb": rss_loaded,
+            "rss_end_mb": _rss_mb(),
+            "peak_rss_mb": _peak_rss_mb(),
+        },
+        "input_shape": list(x.shape),
+        "output_shape": list(out.shape),
+        "outputs": len(outputs),
+    }
 
 
 def main(argv=None) -> int:
@@ -203,8 +232,7 @@ def main(argv=None) -> int:
             preferred = [args[7]] if len(args) == 8 else None
             result = run(model, inp, out, int(threads), int(warmup), int(runs), preferred)
         else:
-            raise BoardError("usage: board_runner.py probe | run MODEL INPUT OUTPUT THREADS "
-                             "WARMUP RUNS [RUNTIME]")
+            raise BoardError("usage: board_runner.py probe | run MODEL INPUT OUTPUT THREADS WARMUP RUNS [RUNTIME]")
     except BoardError as exc:
         print(RESULT_MARKER + json.dumps({"error": str(exc)}))
         return EXIT_USER_ERROR

@@ -61,8 +61,9 @@ def register_runtime(path, target: str, *, origin: str = "file") -> dict:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BnnDeployError(f"cannot create {dest.parent} ({exc.strerror}); set "
-                             f"{ENV_DIR} to a writable directory") from None
+        raise BnnDeployError(
+            f"cannot create {dest.parent} ({exc.strerror}); set {ENV_DIR} to a writable directory"
+        ) from None
 
     try:
         with atomic_path(dest, 0o755) as tmp:
@@ -78,12 +79,14 @@ def register_runtime(path, target: str, *, origin: str = "file") -> dict:
             "elf_machine": header["machine"],
             "elf_bits": header["bits"],
             "interpreter": header["interpreter"],
-            "registered_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "registered_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         atomic_write_text(_sidecar(dest), json.dumps(record, indent=2) + "\n", 0o644)
     except OSError as exc:
-        raise BnnDeployError(f"cannot register {source} as {dest} ({exc.strerror or exc}); check "
-                             f"free space and permissions, or set {ENV_DIR}") from None
+        raise BnnDeployError(
+            f"cannot register {source} as {dest} ({exc.strerror or exc}); check "
+            f"free space and permissions, or set {ENV_DIR}"
+        ) from None
     return record
 
 
@@ -100,8 +103,7 @@ def runtime_info(target: str) -> dict:
     if not info["registered"]:
         return info
     try:
-        info.update({k: v for k, v in json.loads(_sidecar(path).read_text()).items()
-                     if k not in ("target", "path")})
+        info.update({k: v for k, v in json.loads(_sidecar(path).read_text()).items() if k not in ("target", "path")})
     except (OSError, ValueError):
         info["sidecar"] = "missing or unreadable"
     actual = sha256_file(path)
@@ -120,12 +122,13 @@ def render_runtimes(records: list[dict]) -> str:
     lines = [f"runtimes in {runtimes_dir()}"]
     for rec in records:
         if not rec["registered"]:
-            lines.append(f"  {rec['target']:<14} not registered  "
-                         f"(bnn-deploy build-runtime --target {rec['target']})")
+            lines.append(f"  {rec['target']:<14} not registered  (bnn-deploy build-runtime --target {rec['target']})")
             continue
         note = "" if rec.get("intact") else "  MODIFIED since registration: register it again"
         lines.append(f"  {rec['target']:<14} {rec['path']}")
-        lines.append(f"  {'':<14} {rec.get('elf_machine', '?')} {rec.get('elf_bits', '?')}-bit, "
-                     f"sha256 {rec['sha256'][:16]}, registered {rec.get('registered_at', '?')} "
-                     f"from {rec.get('origin', '?')}{note}")
+        lines.append(
+            f"  {'':<14} {rec.get('elf_machine', '?')} {rec.get('elf_bits', '?')}-bit, "
+            f"sha256 {rec['sha256'][:16]}, registered {rec.get('registered_at', '?')} "
+            f"from {rec.get('origin', '?')}{note}"
+        )
     return "\n".join(lines)

@@ -20,27 +20,33 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from bnn_deploy.devices.board_runtime import BINARY_NAME
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.core.targets import get_target
-from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.errors import first_line
+from bnn_deploy.devices.board_runtime import BINARY_NAME
 
 LCE_VERSION = "0.16.0"
 LCE_GIT_TAG = f"v{LCE_VERSION}"
 BAZEL_VERSION = "6.5.0"
 BAZEL_TARGET = "//larq_compute_engine/tflite/benchmark:lce_benchmark_model"
 
+
 def docker_build_command(target: str, out_dir, context_dir) -> list[str]:
     """The exact ``docker buildx build`` argv that exports ``target``'s binary into ``out_dir``."""
     stage = get_target(target)["docker_stage"]
-    return ["docker", "buildx", "build",
-            "--target", stage,
-            "--output", f"type=local,dest={os.fspath(out_dir)}",
-            "--progress=plain",
-            os.fspath(context_dir)]
+    return [
+        "docker",
+        "buildx",
+        "build",
+        "--target",
+        stage,
+        "--output",
+        f"type=local,dest={os.fspath(out_dir)}",
+        "--progress=plain",
+        os.fspath(context_dir),
+    ]
 
 
 def check_docker() -> str:
@@ -50,21 +56,27 @@ def check_docker() -> str:
     """
     docker = shutil.which("docker")
     if docker is None:
-        raise BnnDeployError("docker was not found on PATH; install Docker Engine with the buildx "
-                             "plugin (https://docs.docker.com/engine/install/, Debian/Ubuntu: "
-                             "apt-get install docker-ce docker-buildx-plugin) or Docker Desktop, "
-                             "then rerun")
+        raise BnnDeployError(
+            "docker was not found on PATH; install Docker Engine with the buildx "
+            "plugin (https://docs.docker.com/engine/install/, Debian/Ubuntu: "
+            "apt-get install docker-ce docker-buildx-plugin) or Docker Desktop, "
+            "then rerun"
+        )
     try:
-        proc = subprocess.run([docker, "buildx", "version"], capture_output=True, text=True,
-                              timeout=60, errors="replace")
+        proc = subprocess.run(
+            [docker, "buildx", "version"], capture_output=True, text=True, timeout=60, errors="replace"
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BnnDeployError(f"could not run `{docker} buildx version` ({exc}); check the Docker "
-                             "installation, then rerun") from None
+        raise BnnDeployError(
+            f"could not run `{docker} buildx version` ({exc}); check the Docker installation, then rerun"
+        ) from None
     if proc.returncode != 0:
         detail = first_line(proc.stderr) or first_line(proc.stdout) or f"exit {proc.returncode}"
-        raise BnnDeployError(f"docker buildx is not available ({detail}); install the Docker "
-                             "buildx plugin (Debian/Ubuntu: apt-get install docker-buildx-plugin, "
-                             "or https://github.com/docker/buildx#installing), then rerun")
+        raise BnnDeployError(
+            f"docker buildx is not available ({detail}); install the Docker "
+            "buildx plugin (Debian/Ubuntu: apt-get install docker-buildx-plugin, "
+            "or https://github.com/docker/buildx#installing), then rerun"
+        )
     return first_line(proc.stdout)
 
 
@@ -73,19 +85,28 @@ def find_context_dir(context_dir=None) -> Path:
     if context_dir is not None:
         path = Path(context_dir)
         if not (path / "Dockerfile").is_file():
-            raise BnnDeployError(f"{path} has no Dockerfile; pass --context the bnn-deploy source "
-                                 "directory (the one with Dockerfile and pyproject.toml)")
+            raise BnnDeployError(
+                f"{path} has no Dockerfile; pass --context the bnn-deploy source "
+                "directory (the one with Dockerfile and pyproject.toml)"
+            )
         return path
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "Dockerfile").is_file() and (checkout / "pyproject.toml").is_file():
         return checkout
-    raise BnnDeployError("the Dockerfile is not installed with the package; run build-runtime from "
-                         "a bnn-deploy source checkout or pass --context DIR pointing at one")
+    raise BnnDeployError(
+        "the Dockerfile is not installed with the package; run build-runtime from "
+        "a bnn-deploy source checkout or pass --context DIR pointing at one"
+    )
 
 
-def build_runtime(target: str, out_dir=None, *, context_dir=None,
-                  progress: Callable[[str], None] | None = None,
-                  runner: Callable[..., subprocess.Popen] = subprocess.Popen) -> dict:
+def build_runtime(
+    target: str,
+    out_dir=None,
+    *,
+    context_dir=None,
+    progress: Callable[[str], None] | None = None,
+    runner: Callable[..., subprocess.Popen] = subprocess.Popen,
+) -> dict:
     """Build ``lce_benchmark_model`` for ``target`` with Docker, verify it and register it.
 
     ``out_dir`` also keeps a copy of the binary (``<out_dir>/lce_benchmark_model``); without it
@@ -93,8 +114,8 @@ def build_runtime(target: str, out_dir=None, *, context_dir=None,
     ``runner`` starts the build (``subprocess.Popen`` or a stand-in with the same interface).
     Returns what was built and where it was registered.
     """
-    from bnn_deploy.devices.elf import verify_elf
     from bnn_deploy.devices.board_runtime import register_runtime
+    from bnn_deploy.devices.elf import verify_elf
 
     spec = get_target(target)
     context = find_context_dir(context_dir)
@@ -118,8 +139,10 @@ def build_runtime(target: str, out_dir=None, *, context_dir=None,
 
         produced = export_dir / BINARY_NAME
         if not produced.is_file():
-            raise BnnDeployError(f"the docker build finished but left no {BINARY_NAME} in "
-                                 f"{export_dir}; check the Dockerfile stage {spec['docker_stage']!r}")
+            raise BnnDeployError(
+                f"the docker build finished but left no {BINARY_NAME} in "
+                f"{export_dir}; check the Dockerfile stage {spec['docker_stage']!r}"
+            )
         header = verify_elf(produced, target)
         if keep_dir is not None:
             kept = keep_dir / BINARY_NAME
@@ -150,28 +173,40 @@ def build_runtime(target: str, out_dir=None, *, context_dir=None,
 
 def register_binary(path, target: str) -> dict:
     """Register a binary built or downloaded elsewhere, after the same ELF check as a build."""
-    from bnn_deploy.devices.elf import verify_elf
     from bnn_deploy.devices.board_runtime import register_runtime
+    from bnn_deploy.devices.elf import verify_elf
 
     spec = get_target(target)
     header = verify_elf(path, target)
     registered = register_runtime(path, target, origin="file")
-    return {"target": target, "binary": str(Path(path)), "registered": registered["path"],
-            "sha256": registered["sha256"], "machine": header["machine"], "bits": header["bits"],
-            "interpreter": header["interpreter"], "board": spec["board"], "needs": spec["needs"]}
+    return {
+        "target": target,
+        "binary": str(Path(path)),
+        "registered": registered["path"],
+        "sha256": registered["sha256"],
+        "machine": header["machine"],
+        "bits": header["bits"],
+        "interpreter": header["interpreter"],
+        "board": spec["board"],
+        "needs": spec["needs"],
+    }
 
 
 def render_build(result: dict) -> str:
     """Human-readable summary of :func:`build_runtime` / :func:`register_binary`."""
     lines = []
     if "seconds" in result:
-        lines.append(f"built {BINARY_NAME} for {result['target']} ({result['machine']}, "
-                     f"{result['bits']}-bit) in {result['seconds']:.0f} s")
+        lines.append(
+            f"built {BINARY_NAME} for {result['target']} ({result['machine']}, "
+            f"{result['bits']}-bit) in {result['seconds']:.0f} s"
+        )
         if result["binary"] != result["registered"]:
             lines.append(f"  copy:       {result['binary']}")
     else:
-        lines.append(f"checked {result['binary']}: {result['machine']}, {result['bits']}-bit "
-                     f"({'static' if not result['interpreter'] else result['interpreter']})")
+        lines.append(
+            f"checked {result['binary']}: {result['machine']}, {result['bits']}-bit "
+            f"({'static' if not result['interpreter'] else result['interpreter']})"
+        )
     lines.append(f"  registered: {result['registered']}")
     lines.append(f"  sha256:     {result['sha256']}")
     lines.append(f"  board:      {result['board']}")
@@ -182,19 +217,22 @@ def render_build(result: dict) -> str:
 # ---------------------------------------------------------------- helpers
 
 
-_DAEMON_DOWN = ("Cannot connect to the Docker daemon", "permission denied while trying to connect",
-                "error during connect")
+_DAEMON_DOWN = (
+    "Cannot connect to the Docker daemon",
+    "permission denied while trying to connect",
+    "error during connect",
+)
 
 
 def _run_streaming(argv: list[str], runner, progress, spec: dict) -> None:
     """Run ``argv``, passing each output line to ``progress``; one-line error if it fails."""
     tail: collections.deque[str] = collections.deque(maxlen=40)
     try:
-        proc = runner(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                      bufsize=1, errors="replace")
+        proc = runner(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace")
     except OSError as exc:
-        raise BnnDeployError(f"could not start `{' '.join(argv[:3])}` ({exc}); check the Docker "
-                             "installation, then rerun") from None
+        raise BnnDeployError(
+            f"could not start `{' '.join(argv[:3])}` ({exc}); check the Docker installation, then rerun"
+        ) from None
     try:
         for line in proc.stdout:
             line = line.rstrip("\r\n")
@@ -211,9 +249,13 @@ def _run_streaming(argv: list[str], runner, progress, spec: dict) -> None:
     if returncode == 0:
         return
     if any(marker in line for line in tail for marker in _DAEMON_DOWN):
-        raise BnnDeployError("docker cannot reach the Docker engine; start it (systemctl start "
-                             "docker, or open Docker Desktop) and make sure your user may use it "
-                             "(group docker), then rerun")
+        raise BnnDeployError(
+            "docker cannot reach the Docker engine; start it (systemctl start "
+            "docker, or open Docker Desktop) and make sure your user may use it "
+            "(group docker), then rerun"
+        )
     last = next((line.strip() for line in reversed(tail) if line.strip()), "no output")
-    raise BnnDeployError(f"docker buildx build --target {spec['docker_stage']} failed (exit "
-                         f"{returncode}): {last}; see the build log above")
+    raise BnnDeployError(
+        f"docker buildx build --target {spec['docker_stage']} failed (exit "
+        f"{returncode}): {last}; see the build log above"
+    )

@@ -48,8 +48,10 @@ def _read_exact(fh, offset: int, size: int, path: Path, what: str) -> bytes:
     fh.seek(offset)
     data = fh.read(size)
     if len(data) != size:
-        raise BnnDeployError(f"{path} is a truncated ELF file (cannot read its {what}); "
-                             "the download or build did not finish, get the binary again")
+        raise BnnDeployError(
+            f"{path} is a truncated ELF file (cannot read its {what}); "
+            "the download or build did not finish, get the binary again"
+        )
     return data
 
 
@@ -70,16 +72,18 @@ def read_elf_header(path) -> dict:
     with open(path, "rb") as fh:
         ident = fh.read(16)
         if len(ident) < 4 or ident[:4] != ELF_MAGIC:
-            raise BnnDeployError(f"{path} is not an ELF file (it does not start with the ELF magic "
-                                 "bytes); pass the compiled lce_benchmark_model binary, not a script, "
-                                 "archive or download page")
+            raise BnnDeployError(
+                f"{path} is not an ELF file (it does not start with the ELF magic "
+                "bytes); pass the compiled lce_benchmark_model binary, not a script, "
+                "archive or download page"
+            )
         if len(ident) < 16:
-            raise BnnDeployError(f"{path} is a truncated ELF file (only {len(ident)} bytes); "
-                                 "get the binary again")
+            raise BnnDeployError(f"{path} is a truncated ELF file (only {len(ident)} bytes); get the binary again")
         ei_class, ei_data, os_abi = ident[4], ident[5], ident[7]
         if ei_class not in (1, 2) or ei_data not in (1, 2):
-            raise BnnDeployError(f"{path} has a corrupt ELF header (class {ei_class}, data {ei_data}); "
-                                 "get the binary again")
+            raise BnnDeployError(
+                f"{path} has a corrupt ELF header (class {ei_class}, data {ei_data}); get the binary again"
+            )
         bits = 32 if ei_class == 1 else 64
         endian = "little" if ei_data == 1 else "big"
         e = "<" if endian == "little" else ">"
@@ -90,8 +94,9 @@ def read_elf_header(path) -> dict:
         else:
             fmt = e + "HHIIIIIHHH"
         raw = _read_exact(fh, 16, struct.calcsize(fmt), path, "header")
-        (e_type, e_machine, _version, _entry, e_phoff, _shoff, e_flags,
-         _ehsize, e_phentsize, e_phnum) = struct.unpack(fmt, raw)
+        (e_type, e_machine, _version, _entry, e_phoff, _shoff, e_flags, _ehsize, e_phentsize, e_phnum) = struct.unpack(
+            fmt, raw
+        )
 
         interpreter = None
         ph_fmt = e + ("IIQQQQ" if bits == 64 else "IIIII")  # enough fields to reach p_filesz
@@ -107,8 +112,10 @@ def read_elf_header(path) -> dict:
                 else:
                     p_offset, p_filesz = fields[1], fields[4]
                 if p_filesz > _MAX_INTERP:
-                    raise BnnDeployError(f"{path} has a corrupt ELF program header "
-                                         f"(loader path of {p_filesz} bytes); get the binary again")
+                    raise BnnDeployError(
+                        f"{path} has a corrupt ELF program header "
+                        f"(loader path of {p_filesz} bytes); get the binary again"
+                    )
                 blob = _read_exact(fh, p_offset, p_filesz, path, "loader path")
                 interpreter = blob.split(b"\0", 1)[0].decode("utf-8", "replace")
                 break
@@ -134,8 +141,11 @@ def _targets() -> dict:
 
 
 def _matching_targets(header: dict) -> list[str]:
-    return [name for name, spec in _targets().items()
-            if spec["elf_machine"] == header["machine"] and spec["elf_class"] == header["bits"]]
+    return [
+        name
+        for name, spec in _targets().items()
+        if spec["elf_machine"] == header["machine"] and spec["elf_class"] == header["bits"]
+    ]
 
 
 def verify_elf(path, target: str) -> dict:
@@ -152,28 +162,36 @@ def verify_elf(path, target: str) -> dict:
 
     if header["machine"] != spec["elf_machine"] or header["bits"] != spec["elf_class"]:
         others = [t for t in _matching_targets(header) if t != target]
-        hint = (f" (it looks like a build for --target {others[0]})" if others else "")
+        hint = f" (it looks like a build for --target {others[0]})" if others else ""
         raise BnnDeployError(
             f"{path} is an ELF for {have}, but target {target} needs {need}{hint}; rebuild with "
-            f"`bnn-deploy build-runtime --target {target}` or pass the binary built for {target}")
+            f"`bnn-deploy build-runtime --target {target}` or pass the binary built for {target}"
+        )
     if header["endian"] != "little":
-        raise BnnDeployError(f"{path} is a big-endian {header['machine']} ELF, but target {target} "
-                             f"needs little-endian {need}; rebuild with "
-                             f"`bnn-deploy build-runtime --target {target}`")
+        raise BnnDeployError(
+            f"{path} is a big-endian {header['machine']} ELF, but target {target} "
+            f"needs little-endian {need}; rebuild with "
+            f"`bnn-deploy build-runtime --target {target}`"
+        )
     if header["type"] not in ("executable", "shared"):
-        raise BnnDeployError(f"{path} is an ELF {header['type']} file, not a program; pass the linked "
-                             "lce_benchmark_model binary")
+        raise BnnDeployError(
+            f"{path} is an ELF {header['type']} file, not a program; pass the linked lce_benchmark_model binary"
+        )
 
     android = spec.get("android", False)
     interp = header["interpreter"]
     if android and interp and not _is_android_loader(interp):
-        raise BnnDeployError(f"{path} is a Linux {have} binary (loader {interp}), but target {target} "
-                             "needs an Android binary (loader /system/bin/linker64); rebuild with "
-                             f"`bnn-deploy build-runtime --target {target}`")
+        raise BnnDeployError(
+            f"{path} is a Linux {have} binary (loader {interp}), but target {target} "
+            "needs an Android binary (loader /system/bin/linker64); rebuild with "
+            f"`bnn-deploy build-runtime --target {target}`"
+        )
     if not android and _is_android_loader(interp):
         android_targets = [t for t, s in _targets().items() if s.get("android")]
         hint = f"--target {android_targets[0]}" if android_targets else "an Android target"
-        raise BnnDeployError(f"{path} is an Android binary (loader {interp}), but target {target} "
-                             f"is a Linux board; register it with {hint} or rebuild with "
-                             f"`bnn-deploy build-runtime --target {target}`")
+        raise BnnDeployError(
+            f"{path} is an Android binary (loader {interp}), but target {target} "
+            f"is a Linux board; register it with {hint} or rebuild with "
+            f"`bnn-deploy build-runtime --target {target}`"
+        )
     return header

@@ -32,15 +32,28 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bnn_deploy.devices.profiles import PROFILES, get_profile
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.values import parse_port
+from bnn_deploy.devices.profiles import PROFILES, get_profile
 
 ENV_FILE = "BNN_DEPLOY_DEVICES"
 TRANSPORTS = ("ssh", "adb", "local")
-KEYS = {"profile": str, "transport": str, "host": str, "user": str, "port": int, "key": str,
-        "known_hosts": str, "work_dir": str, "runtime_bin": str, "python": str, "serial": str,
-        "adb_server": str, "emulated": bool, "description": str}
+KEYS = {
+    "profile": str,
+    "transport": str,
+    "host": str,
+    "user": str,
+    "port": int,
+    "key": str,
+    "known_hosts": str,
+    "work_dir": str,
+    "runtime_bin": str,
+    "python": str,
+    "serial": str,
+    "adb_server": str,
+    "emulated": bool,
+    "description": str,
+}
 
 
 @dataclass
@@ -102,8 +115,9 @@ def load_inventory(path=None) -> dict[str, dict]:
     explicit = bool(path or os.environ.get(ENV_FILE))
     if not file.is_file():
         if explicit:
-            raise BnnDeployError(f"inventory {file} does not exist; create it (see docs/devices.md) "
-                                 "or leave out --inventory")
+            raise BnnDeployError(
+                f"inventory {file} does not exist; create it (see docs/devices.md) or leave out --inventory"
+            )
         return {}
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -113,8 +127,9 @@ def load_inventory(path=None) -> dict[str, dict]:
         raise BnnDeployError(f"cannot read inventory {file} ({exc}); check the file") from None
     unknown_top = set(data) - {"devices"}
     if unknown_top:
-        raise BnnDeployError(f"inventory {file} has unknown table(s) {', '.join(sorted(unknown_top))}; "
-                             "put boards under [devices.NAME]")
+        raise BnnDeployError(
+            f"inventory {file} has unknown table(s) {', '.join(sorted(unknown_top))}; put boards under [devices.NAME]"
+        )
     devices = data.get("devices", {})
     if not isinstance(devices, dict):
         raise BnnDeployError(f"inventory {file}: 'devices' must be a table of [devices.NAME]")
@@ -127,8 +142,7 @@ def _validate_entry(name: str, entry, file: Path) -> dict:
         raise BnnDeployError(f"{where} must be a table of settings")
     unknown = sorted(set(entry) - set(KEYS))
     if unknown:
-        raise BnnDeployError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: "
-                             f"{', '.join(KEYS)}")
+        raise BnnDeployError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(KEYS)}")
     for key, value in entry.items():
         kind = KEYS[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -136,8 +150,7 @@ def _validate_entry(name: str, entry, file: Path) -> dict:
     if "profile" not in entry:
         raise BnnDeployError(f"{where} needs profile = one of {', '.join(PROFILES)}")
     if entry["profile"] not in PROFILES:
-        raise BnnDeployError(f"{where}: unknown profile {entry['profile']!r}; choose one of "
-                             f"{', '.join(PROFILES)}")
+        raise BnnDeployError(f"{where}: unknown profile {entry['profile']!r}; choose one of {', '.join(PROFILES)}")
     if entry.get("transport", "ssh") not in TRANSPORTS:
         raise BnnDeployError(f"{where}: transport must be one of {', '.join(TRANSPORTS)}")
     if "port" in entry and not 0 < entry["port"] < 65536:
@@ -170,8 +183,9 @@ def parse_host(spec: str) -> tuple[str | None, str, int | None]:
     return user, host, port
 
 
-def resolve_device(device: str, *, inventory=None, host: str | None = None,
-                   key: str | None = None, serial: str | None = None) -> Device:
+def resolve_device(
+    device: str, *, inventory=None, host: str | None = None, key: str | None = None, serial: str | None = None
+) -> Device:
     """The board named ``device`` (inventory entry or profile) with per-run overrides applied.
 
     ``host`` (``user@addr[:port]``) selects SSH, ``serial`` selects ADB. Raises a one-line
@@ -186,8 +200,10 @@ def resolve_device(device: str, *, inventory=None, host: str | None = None,
         source = "profile"
     else:
         known = sorted(set(entries) | set(PROFILES))
-        raise BnnDeployError(f"unknown device {device!r}; choose one of {', '.join(known)} "
-                             "(profiles and inventory boards: bnn-deploy devices)")
+        raise BnnDeployError(
+            f"unknown device {device!r}; choose one of {', '.join(known)} "
+            "(profiles and inventory boards: bnn-deploy devices)"
+        )
     profile = get_profile(entry["profile"])
     transport = entry.get("transport", profile["transport"])
     if host is not None:
@@ -200,19 +216,30 @@ def resolve_device(device: str, *, inventory=None, host: str | None = None,
     if key is not None:
         entry["key"] = key
     if transport == "ssh" and not entry.get("host"):
-        raise BnnDeployError(f"device {device} is reached over SSH but has no address; pass "
-                             "--host user@address[:port] or set host in the inventory")
+        raise BnnDeployError(
+            f"device {device} is reached over SSH but has no address; pass "
+            "--host user@address[:port] or set host in the inventory"
+        )
     return Device(
-        name=device, profile=profile, transport=transport, host=entry.get("host"),
-        user=entry.get("user"), port=int(entry.get("port", 22)), key=entry.get("key"),
-        known_hosts=entry.get("known_hosts"), serial=entry.get("serial"),
-        adb_server=entry.get("adb_server"), work_dir=entry.get("work_dir", profile["work_dir"]),
-        runtime_bin=entry.get("runtime_bin"), python=entry.get("python", "python3"),
-        emulated=bool(entry.get("emulated", False)), source=source)
+        name=device,
+        profile=profile,
+        transport=transport,
+        host=entry.get("host"),
+        user=entry.get("user"),
+        port=int(entry.get("port", 22)),
+        key=entry.get("key"),
+        known_hosts=entry.get("known_hosts"),
+        serial=entry.get("serial"),
+        adb_server=entry.get("adb_server"),
+        work_dir=entry.get("work_dir", profile["work_dir"]),
+        runtime_bin=entry.get("runtime_bin"),
+        python=entry.get("python", "python3"),
+        emulated=bool(entry.get("emulated", False)),
+        source=source,
+    )
 
 
-def open_transport(device: Device, *, accept_new_host_key: bool = False,
-                   connect_timeout: float = 10.0):
+def open_transport(device: Device, *, accept_new_host_key: bool = False, connect_timeout: float = 10.0):
     """Connect to ``device`` with its transport; returns a :class:`~.transport.Transport`."""
     if device.transport == "local":
         from bnn_deploy.devices.transport_local import LocalTransport
@@ -221,20 +248,26 @@ def open_transport(device: Device, *, accept_new_host_key: bool = False,
     if device.transport == "ssh":
         from bnn_deploy.devices.transport_ssh import SshTransport
 
-        return SshTransport(device.host, user=device.user, port=device.port, key=device.key,
-                            known_hosts=device.known_hosts, accept_new_host_key=accept_new_host_key,
-                            connect_timeout=connect_timeout)
+        return SshTransport(
+            device.host,
+            user=device.user,
+            port=device.port,
+            key=device.key,
+            known_hosts=device.known_hosts,
+            accept_new_host_key=accept_new_host_key,
+            connect_timeout=connect_timeout,
+        )
     from bnn_deploy.devices.transport_adb import AdbTransport
 
     server_host, server_port = None, None
     if device.adb_server:
         server_host, _, port_text = device.adb_server.rpartition(":")
         if not server_host or not port_text:
-            raise BnnDeployError(f"adb_server {device.adb_server!r} must be host:port, e.g. "
-                                 "127.0.0.1:5037")
+            raise BnnDeployError(f"adb_server {device.adb_server!r} must be host:port, e.g. 127.0.0.1:5037")
         server_port = parse_port(port_text, f"adb_server {device.adb_server!r}: port")
-    return AdbTransport(device.serial, server_host=server_host, server_port=server_port,
-                        connect_timeout=connect_timeout)
+    return AdbTransport(
+        device.serial, server_host=server_host, server_port=server_port, connect_timeout=connect_timeout
+    )
 
 
 def render_inventory(path, entries: dict[str, dict]) -> str:
@@ -244,6 +277,8 @@ def render_inventory(path, entries: dict[str, dict]) -> str:
     lines = [f"inventory {path}:"]
     for name, entry in entries.items():
         reach = entry.get("host") or entry.get("serial") or entry.get("transport", "")
-        lines.append(f"  {name:<14} profile {entry['profile']:<14} "
-                     f"{entry.get('transport', PROFILES[entry['profile']]['transport'])} {reach}")
+        lines.append(
+            f"  {name:<14} profile {entry['profile']:<14} "
+            f"{entry.get('transport', PROFILES[entry['profile']]['transport'])} {reach}"
+        )
     return "\n".join(lines)

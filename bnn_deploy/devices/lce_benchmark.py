@@ -24,15 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-from bnn_deploy.core.errors import last_line
+from bnn_deploy.core.errors import BnnDeployError, last_line
 from bnn_deploy.devices.transport import RunResult
-from bnn_deploy.core.errors import BnnDeployError
-
 
 # TFLite's TensorType enum (schema.fbs) → numpy dtype.
-TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
-                7: "int16", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
-                15: "uint32", 16: "uint16"}
+TENSOR_TYPES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    6: "bool",
+    7: "int16",
+    9: "int8",
+    10: "float64",
+    11: "complex128",
+    12: "uint64",
+    15: "uint32",
+    16: "uint16",
+}
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _KV = re.compile(rf"(\w+)=({_NUMBER})")
@@ -41,8 +51,10 @@ _STAT_START = re.compile(r"^(?:[A-Z]+:\s*)?(count=\d)")
 _RUNNING = re.compile(r"Running benchmark for at least (\d+) iterations")
 _SUMMARY = re.compile(r"Inference timings in us:\s*(.*)")
 _SUMMARY_ITEM = re.compile(rf"([A-Za-z][A-Za-z ()]*?):\s*({_NUMBER})")
-_MEMORY = re.compile(rf"(Peak memory footprint|Memory footprint delta from the start of the tool)"
-                     rf" \(MB\):\s*init=({_NUMBER})\s+overall=({_NUMBER})")
+_MEMORY = re.compile(
+    rf"(Peak memory footprint|Memory footprint delta from the start of the tool)"
+    rf" \(MB\):\s*init=({_NUMBER})\s+overall=({_NUMBER})"
+)
 _PERIODIC = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring:\s*({_NUMBER})")
 _INIT_SESSION = re.compile(rf"Initialized session in ({_NUMBER})\s*ms")
 _MODEL_SIZE = re.compile(rf"The input model file size \(MB\):\s*({_NUMBER})")
@@ -63,37 +75,41 @@ def tflite_io(path) -> dict:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
         graph = model.subgraphs[0]
     except Exception as exc:
-        raise BnnDeployError(f"{path} is not a readable .tflite flatbuffer ({exc}); re-export "
-                             "it") from None
+        raise BnnDeployError(f"{path} is not a readable .tflite flatbuffer ({exc}); re-export it") from None
 
     def describe(index: int) -> dict:
         t = graph.tensors[index]
         q = t.quantization
         scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
-        zero = (int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None
-                and len(q.zeroPoint) else None)
-        return {"name": t.name.decode(), "shape": [int(d) for d in t.shape],
-                "dtype": TENSOR_TYPES.get(int(t.type), f"type{int(t.type)}"),
-                "scale": scale, "zero_point": zero}
+        zero = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else None
+        return {
+            "name": t.name.decode(),
+            "shape": [int(d) for d in t.shape],
+            "dtype": TENSOR_TYPES.get(int(t.type), f"type{int(t.type)}"),
+            "scale": scale,
+            "zero_point": zero,
+        }
 
-    return {"inputs": [describe(int(i)) for i in graph.inputs],
-            "outputs": [describe(int(i)) for i in graph.outputs]}
+    return {"inputs": [describe(int(i)) for i in graph.inputs], "outputs": [describe(int(i)) for i in graph.outputs]}
 
 
 def to_tensor_bytes(array: np.ndarray, tensor: dict) -> bytes:
     """``array`` as the raw bytes the tool reads for ``tensor`` (quantized for int8/uint8 inputs)."""
     array = np.asarray(array)
     if list(array.shape) != tensor["shape"]:
-        raise BnnDeployError(f"input of shape {list(array.shape)} does not fit tensor "
-                             f"{tensor['name']} {tensor['shape']}; pass an input of that shape")
+        raise BnnDeployError(
+            f"input of shape {list(array.shape)} does not fit tensor "
+            f"{tensor['name']} {tensor['shape']}; pass an input of that shape"
+        )
     dtype = np.dtype(tensor["dtype"])
     if dtype.kind in "iu" and array.dtype.kind == "f":
         if not tensor.get("scale"):
-            raise BnnDeployError(f"tensor {tensor['name']} is {dtype} without quantization "
-                                 "parameters; pass the input already as that integer type")
+            raise BnnDeployError(
+                f"tensor {tensor['name']} is {dtype} without quantization "
+                "parameters; pass the input already as that integer type"
+            )
         info = np.iinfo(dtype)
-        array = np.clip(np.round(array / tensor["scale"] + (tensor["zero_point"] or 0)),
-                        info.min, info.max)
+        array = np.clip(np.round(array / tensor["scale"] + (tensor["zero_point"] or 0)), info.min, info.max)
     return np.ascontiguousarray(array.astype(dtype)).tobytes()
 
 
@@ -105,8 +121,10 @@ def from_tensor_bytes(blob: bytes, tensors: list[dict]) -> list[np.ndarray]:
         count = int(np.prod(t["shape"])) if t["shape"] else 1
         size = count * dtype.itemsize
         if offset + size > len(blob):
-            raise BnnDeployError(f"the output file has {len(blob)} bytes, fewer than the "
-                                 f"{offset + size} the graph's outputs need; the run did not finish")
+            raise BnnDeployError(
+                f"the output file has {len(blob)} bytes, fewer than the "
+                f"{offset + size} the graph's outputs need; the run did not finish"
+            )
         array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset).reshape(t["shape"])
         if dtype.kind in "iu" and t.get("scale"):
             array = (array.astype(np.float32) - (t["zero_point"] or 0)) * np.float32(t["scale"])
@@ -121,27 +139,45 @@ def from_tensor_bytes(blob: bytes, tensors: list[dict]) -> list[np.ndarray]:
 def escape_layer_name(name: str) -> str:
     """Escape ``:`` as ``::`` for ``--input_layer_value_files`` (TFLite's own escaping)."""
     if "," in name:
-        raise BnnDeployError(f"input tensor name {name!r} contains a comma, which "
-                             "lce_benchmark_model cannot take; rename the input when exporting")
+        raise BnnDeployError(
+            f"input tensor name {name!r} contains a comma, which "
+            "lce_benchmark_model cannot take; rename the input when exporting"
+        )
     return name.replace(":", "::")
 
 
-def build_command(binary: str, graph: str, *, threads: int, warmup: int, runs: int,
-                  input_tensor: dict | None = None, input_file: str | None = None,
-                  output_file: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+def build_command(
+    binary: str,
+    graph: str,
+    *,
+    threads: int,
+    warmup: int,
+    runs: int,
+    input_tensor: dict | None = None,
+    input_file: str | None = None,
+    output_file: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
     """The ``lce_benchmark_model`` argv for one measurement."""
     if threads < 1 or runs < 1 or warmup < 0:
-        raise BnnDeployError(f"need --threads >= 1, --runs >= 1, --warmup >= 0 (got {threads}, "
-                             f"{runs}, {warmup})")
-    argv = [binary, f"--graph={graph}", f"--num_threads={threads}",
-            f"--warmup_runs={warmup}", f"--num_runs={runs}",
-            "--min_secs=0", "--warmup_min_secs=0"]
+        raise BnnDeployError(f"need --threads >= 1, --runs >= 1, --warmup >= 0 (got {threads}, {runs}, {warmup})")
+    argv = [
+        binary,
+        f"--graph={graph}",
+        f"--num_threads={threads}",
+        f"--warmup_runs={warmup}",
+        f"--num_runs={runs}",
+        "--min_secs=0",
+        "--warmup_min_secs=0",
+    ]
     if input_file is not None:
         if input_tensor is None:
             raise ValueError("input_file needs input_tensor (name and shape)")
-        argv += [f"--input_layer={input_tensor['name']}",
-                 f"--input_layer_shape={','.join(str(d) for d in input_tensor['shape'])}",
-                 f"--input_layer_value_files={escape_layer_name(input_tensor['name'])}:{input_file}"]
+        argv += [
+            f"--input_layer={input_tensor['name']}",
+            f"--input_layer_shape={','.join(str(d) for d in input_tensor['shape'])}",
+            f"--input_layer_value_files={escape_layer_name(input_tensor['name'])}:{input_file}",
+        ]
     if output_file is not None:
         argv.append(f"--output_filepath={output_file}")
     return argv + list(extra)
@@ -163,7 +199,7 @@ def parse_stat_line(line: str) -> dict | None:
     m = _STAT_START.search(line)
     if m is None:
         return None
-    line = line[m.start(1):]
+    line = line[m.start(1) :]
     values = {k: _num(v) for k, v in _KV.findall(line)}
     if "count" not in values:
         return None
@@ -195,8 +231,11 @@ def parse_output(text: str) -> dict:
         elif m := _SUMMARY.search(line):
             summary = {k.strip(): _num(v) for k, v in _SUMMARY_ITEM.findall(m.group(1))}
         elif m := _MEMORY.search(line):
-            memory.update(kind="peak" if m.group(1).startswith("Peak") else "delta",
-                          init_mb=_num(m.group(2)), overall_mb=_num(m.group(3)))
+            memory.update(
+                kind="peak" if m.group(1).startswith("Peak") else "delta",
+                init_mb=_num(m.group(2)),
+                overall_mb=_num(m.group(3)),
+            )
         elif m := _PERIODIC.search(line):
             memory["peak_mb"] = _num(m.group(1))
         elif m := _INIT_SESSION.search(line):
@@ -207,8 +246,10 @@ def parse_output(text: str) -> dict:
     warmup = stats[0][1] if len(stats) >= 2 else None
     inference = stats[-1][1] if stats else None
     if inference is None and "Inference (avg)" not in summary:
-        raise BnnDeployError("lce_benchmark_model printed no timings (last line: "
-                             f"{last_line(text) or 'no output'}); see its output above")
+        raise BnnDeployError(
+            "lce_benchmark_model printed no timings (last line: "
+            f"{last_line(text) or 'no output'}); see its output above"
+        )
 
     def ms(value):
         return None if value is None else value / 1000.0
@@ -240,15 +281,28 @@ def binary_flags(transport, binary: str, *, timeout: float = 60) -> set[str]:
     text = result.stdout + "\n" + result.stderr
     flags = set(re.findall(r"--([a-z][a-z0-9_]+)", text))
     if not {"graph", "num_runs", "num_threads"} <= flags:
-        raise BnnDeployError(f"{binary} on {transport.description} does not run or is not "
-                             f"lce_benchmark_model ({last_line(text) or 'no output'}); check the "
-                             "binary (bnn-deploy runtimes) and the board's architecture")
+        raise BnnDeployError(
+            f"{binary} on {transport.description} does not run or is not "
+            f"lce_benchmark_model ({last_line(text) or 'no output'}); check the "
+            "binary (bnn-deploy runtimes) and the board's architecture"
+        )
     return flags
 
 
-def run_lce_benchmark(transport, binary: str, graph, *, work_dir: str, threads: int, warmup: int,
-                      runs: int, input_path=None, out_dir=None, timeout: float = 600,
-                      flags: set[str] | None = None) -> dict:
+def run_lce_benchmark(
+    transport,
+    binary: str,
+    graph,
+    *,
+    work_dir: str,
+    threads: int,
+    warmup: int,
+    runs: int,
+    input_path=None,
+    out_dir=None,
+    timeout: float = 600,
+    flags: set[str] | None = None,
+) -> dict:
     """Measure ``graph`` (a local .tflite) with ``binary`` (a path on the board).
 
     ``input_path``: a local ``.npy`` (converted to the input tensor's raw bytes) or raw file fed
@@ -267,11 +321,14 @@ def run_lce_benchmark(transport, binary: str, graph, *, work_dir: str, threads: 
     remote_in = remote_out = None
     notes = []
     if input_path is not None and not feed:
-        notes.append("the binary cannot read input files (no --input_layer_value_files): it ran "
-                     "on random inputs, parity not measured on the board")
+        notes.append(
+            "the binary cannot read input files (no --input_layer_value_files): it ran "
+            "on random inputs, parity not measured on the board"
+        )
     elif feed and not fetch:
-        notes.append("the binary cannot write outputs (no --output_filepath, older TFLite): parity "
-                     "not measured on the board")
+        notes.append(
+            "the binary cannot write outputs (no --output_filepath, older TFLite): parity not measured on the board"
+        )
     if feed:
         raw = _raw_input(Path(input_path), io["inputs"][0], Path(out_dir or graph.parent), graph.stem)
         remote_in = f"{work_dir}/{graph.stem}.input.raw"
@@ -283,16 +340,25 @@ def run_lce_benchmark(transport, binary: str, graph, *, work_dir: str, threads: 
     if fetch:
         remote_out = f"{work_dir}/{graph.stem}.output.raw"
 
-    argv = build_command(binary, remote_graph, threads=threads, warmup=warmup, runs=runs,
-                         input_tensor=io["inputs"][0] if feed else None, input_file=remote_in,
-                         output_file=remote_out)
+    argv = build_command(
+        binary,
+        remote_graph,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        input_tensor=io["inputs"][0] if feed else None,
+        input_file=remote_in,
+        output_file=remote_out,
+    )
     command = " ".join(shlex.quote(a) for a in argv)
     result: RunResult = transport.run(command, timeout=timeout)
     text = result.stdout + "\n" + result.stderr
     if result.exit_code != 0:
-        raise BnnDeployError(f"lce_benchmark_model failed on {transport.description} for "
-                             f"{graph.name} (exit {result.exit_code}): "
-                             f"{_failure_line(text)}; see its output with --debug")
+        raise BnnDeployError(
+            f"lce_benchmark_model failed on {transport.description} for "
+            f"{graph.name} (exit {result.exit_code}): "
+            f"{_failure_line(text)}; see its output with --debug"
+        )
     parsed = parse_output(text)
 
     outputs = []
@@ -308,9 +374,16 @@ def run_lce_benchmark(transport, binary: str, graph, *, work_dir: str, threads: 
             path = out_dir / (f"{graph.stem}.output.npy" if i == 0 else f"{graph.stem}.output{i}.npy")
             np.save(path, array)
             outputs.append(str(path))
-    return {**parsed, "runner": "lce_benchmark_model", "command": command,
-            "parity_measured": bool(outputs), "outputs": outputs, "notes": notes,
-            "wall_seconds": round(result.seconds, 3), "log_tail": text.strip().splitlines()[-12:]}
+    return {
+        **parsed,
+        "runner": "lce_benchmark_model",
+        "command": command,
+        "parity_measured": bool(outputs),
+        "outputs": outputs,
+        "notes": notes,
+        "wall_seconds": round(result.seconds, 3),
+        "log_tail": text.strip().splitlines()[-12:],
+    }
 
 
 def _raw_input(path: Path, tensor: dict, scratch: Path, stem: str) -> Path:

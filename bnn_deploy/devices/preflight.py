@@ -44,15 +44,22 @@ s end
 """
 
 # vcgencmd get_throttled bits (Raspberry Pi firmware documentation).
-THROTTLE_NOW = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled",
-                3: "soft temperature limit"}
-THROTTLE_SINCE_BOOT = {16: "under-voltage", 17: "ARM frequency capped", 18: "throttled",
-                       19: "soft temperature limit"}
-ARCH_ALIASES = {"arm64": "aarch64", "aarch64": "aarch64", "x86_64": "x86_64", "amd64": "x86_64",
-                "armv7l": "armv7", "armv7": "armv7", "armv8l": "armv7", "armv6l": "armv6",
-                "armhf": "armv7", "i686": "x86", "i386": "x86"}
-ELF_ARCH = {("AArch64", 64): "aarch64", ("ARM", 32): "armv7", ("x86-64", 64): "x86_64",
-            ("x86", 32): "x86"}
+THROTTLE_NOW = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled", 3: "soft temperature limit"}
+THROTTLE_SINCE_BOOT = {16: "under-voltage", 17: "ARM frequency capped", 18: "throttled", 19: "soft temperature limit"}
+ARCH_ALIASES = {
+    "arm64": "aarch64",
+    "aarch64": "aarch64",
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "armv7l": "armv7",
+    "armv7": "armv7",
+    "armv8l": "armv7",
+    "armv6l": "armv6",
+    "armhf": "armv7",
+    "i686": "x86",
+    "i386": "x86",
+}
+ELF_ARCH = {("AArch64", 64): "aarch64", ("ARM", 32): "armv7", ("x86-64", 64): "x86_64", ("x86", 32): "x86"}
 X86_CPUINFO = re.compile(r"^(vendor_id|flags)\s*:.*", re.M)
 _GLIBC_NEED = re.compile(rb"GLIBC_(2\.\d+(?:\.\d+)?)\x00")
 
@@ -95,14 +102,18 @@ def parse_facts(text: str) -> dict:
     """The preflight script's output → facts dict (see module docstring)."""
     sec = split_sections(text)
     if "end" not in sec:
-        raise BnnDeployError("the board's preflight script did not finish (its output ends early); "
-                             "check that the board has a POSIX sh")
+        raise BnnDeployError(
+            "the board's preflight script did not finish (its output ends early); check that the board has a POSIX sh"
+        )
     uname_m = sec.get("uname_m", "").strip() or None
     long_bit = _int(sec.get("long_bit"))
     glibc = None
     m = re.search(r"(\d+\.\d+)", sec.get("glibc", ""))
-    if m and ("glibc" in sec.get("glibc", "").lower() or "gnu libc" in sec.get("glibc", "").lower()
-              or "ldd" in sec.get("glibc", "").lower()):
+    if m and (
+        "glibc" in sec.get("glibc", "").lower()
+        or "gnu libc" in sec.get("glibc", "").lower()
+        or "ldd" in sec.get("glibc", "").lower()
+    ):
         glibc = m.group(1)
     mem = {k: int(v) * 1024 for k, v in re.findall(r"^(\w+):\s+(\d+)\s*kB", sec.get("meminfo", ""), re.M)}
     throttled_raw = None
@@ -173,22 +184,30 @@ def binary_needs(path) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise BnnDeployError(f"runtime binary {path} does not exist; build it with `bnn-deploy "
-                             "build-runtime` or pass --runtime-bin the lce_benchmark_model file")
+        raise BnnDeployError(
+            f"runtime binary {path} does not exist; build it with `bnn-deploy "
+            "build-runtime` or pass --runtime-bin the lce_benchmark_model file"
+        )
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head[:2] == b"#!":
-        return {"path": str(path), "kind": "script", "arch": None, "bits": None, "glibc": None,
-                "android": False}
+        return {"path": str(path), "kind": "script", "arch": None, "bits": None, "glibc": None, "android": False}
     if head != ELF_MAGIC:
-        raise BnnDeployError(f"runtime binary {path} is neither an ELF program nor a #! script; "
-                             "pass the lce_benchmark_model binary")
+        raise BnnDeployError(
+            f"runtime binary {path} is neither an ELF program nor a #! script; pass the lce_benchmark_model binary"
+        )
     header = read_elf_header(path)
     interp = header["interpreter"] or ""
-    return {"path": str(path), "kind": "elf", "machine": header["machine"], "bits": header["bits"],
-            "arch": ELF_ARCH.get((header["machine"], header["bits"]), header["machine"]),
-            "glibc": required_glibc(path) if interp and "linker" not in interp else None,
-            "android": interp.startswith("/system/bin/linker"), "interpreter": interp or None}
+    return {
+        "path": str(path),
+        "kind": "elf",
+        "machine": header["machine"],
+        "bits": header["bits"],
+        "arch": ELF_ARCH.get((header["machine"], header["bits"]), header["machine"]),
+        "glibc": required_glibc(path) if interp and "linker" not in interp else None,
+        "android": interp.startswith("/system/bin/linker"),
+        "interpreter": interp or None,
+    }
 
 
 # ---------------------------------------------------------------- checks
@@ -198,64 +217,81 @@ def throttle_states(value: int | None) -> tuple[list[str], list[str]]:
     """Names of the throttling conditions active now and seen since boot."""
     if value is None:
         return [], []
-    return ([name for bit, name in THROTTLE_NOW.items() if value >> bit & 1],
-            [name for bit, name in THROTTLE_SINCE_BOOT.items() if value >> bit & 1])
+    return (
+        [name for bit, name in THROTTLE_NOW.items() if value >> bit & 1],
+        [name for bit, name in THROTTLE_SINCE_BOOT.items() if value >> bit & 1],
+    )
 
 
-def check_facts(facts: dict, profile: dict, *, binary: dict | None = None, threads: int = 1,
-                memory_need: int | None = None) -> tuple[list[str], list[str]]:
+def check_facts(
+    facts: dict, profile: dict, *, binary: dict | None = None, threads: int = 1, memory_need: int | None = None
+) -> tuple[list[str], list[str]]:
     """``(errors, warnings)`` for running ``binary`` (from :func:`binary_needs`) on this board."""
     errors, warnings = [], []
     arch, bits = facts.get("arch"), facts.get("userland_bits")
     name = profile["name"]
 
     if profile.get("arch") and arch and arch != profile["arch"]:
-        warnings.append(f"profile {name} expects {profile['arch']} but the board reports "
-                        f"{facts.get('uname_m')}")
+        warnings.append(f"profile {name} expects {profile['arch']} but the board reports {facts.get('uname_m')}")
     if arch in ("armv7", "armv6") or (arch == "aarch64" and bits == 32):
-        warnings.append("the board runs a 32-bit OS: LCE's optimized aarch64 kernels are not "
-                        "available and binary convs run about 20x slower; install a 64-bit OS "
-                        "(e.g. Raspberry Pi OS 64-bit)")
+        warnings.append(
+            "the board runs a 32-bit OS: LCE's optimized aarch64 kernels are not "
+            "available and binary convs run about 20x slower; install a 64-bit OS "
+            "(e.g. Raspberry Pi OS 64-bit)"
+        )
 
     if binary and binary.get("kind") == "elf":
         need_arch, need_bits = binary["arch"], binary["bits"]
         if need_arch == "aarch64" and arch == "aarch64" and bits == 32:
-            errors.append(f"the board's userland is 32-bit (getconf LONG_BIT = 32 on a 64-bit "
-                          f"kernel) but {Path(binary['path']).name} is an AArch64 program; install "
-                          "a 64-bit OS, or use a runtime built with build-runtime --target armv7")
+            errors.append(
+                f"the board's userland is 32-bit (getconf LONG_BIT = 32 on a 64-bit "
+                f"kernel) but {Path(binary['path']).name} is an AArch64 program; install "
+                "a 64-bit OS, or use a runtime built with build-runtime --target armv7"
+            )
         elif need_arch == "aarch64" and arch in ("armv7", "armv6"):
-            errors.append(f"the board is {facts.get('uname_m')} (32-bit) but "
-                          f"{Path(binary['path']).name} is an AArch64 program; install a 64-bit "
-                          "OS, or use a runtime built with build-runtime --target armv7")
+            errors.append(
+                f"the board is {facts.get('uname_m')} (32-bit) but "
+                f"{Path(binary['path']).name} is an AArch64 program; install a 64-bit "
+                "OS, or use a runtime built with build-runtime --target armv7"
+            )
         elif arch and need_arch != arch:
-            errors.append(f"{Path(binary['path']).name} is a {binary['machine']} "
-                          f"({need_bits}-bit) program but the board is {facts.get('uname_m')}; "
-                          f"pass the build for this board (bnn-deploy build-runtime --target "
-                          f"{profile.get('lce_target') or 'arm64'})")
+            errors.append(
+                f"{Path(binary['path']).name} is a {binary['machine']} "
+                f"({need_bits}-bit) program but the board is {facts.get('uname_m')}; "
+                f"pass the build for this board (bnn-deploy build-runtime --target "
+                f"{profile.get('lce_target') or 'arm64'})"
+            )
         if binary.get("android") and not facts.get("android_sdk"):
-            errors.append(f"{Path(binary['path']).name} is an Android program but the board is "
-                          "not Android; use the arm64 build")
-        if binary.get("glibc") and facts.get("glibc") \
-                and version_key(facts["glibc"]) < version_key(binary["glibc"]):
-            errors.append(f"{Path(binary['path']).name} needs glibc {binary['glibc']} or newer but "
-                          f"the board has {facts['glibc']}; upgrade the OS or rebuild with "
-                          "bnn-deploy build-runtime (it targets glibc 2.28)")
+            errors.append(
+                f"{Path(binary['path']).name} is an Android program but the board is not Android; use the arm64 build"
+            )
+        if binary.get("glibc") and facts.get("glibc") and version_key(facts["glibc"]) < version_key(binary["glibc"]):
+            errors.append(
+                f"{Path(binary['path']).name} needs glibc {binary['glibc']} or newer but "
+                f"the board has {facts['glibc']}; upgrade the OS or rebuild with "
+                "bnn-deploy build-runtime (it targets glibc 2.28)"
+            )
         elif binary.get("glibc") and not facts.get("glibc") and not facts.get("android_sdk"):
-            warnings.append("could not read the board's glibc version; the binary needs "
-                            f"{binary['glibc']}")
+            warnings.append(f"could not read the board's glibc version; the binary needs {binary['glibc']}")
 
     governor = facts.get("governor")
     if governor and governor != "performance":
-        warnings.append(f"cpufreq governor is {governor}: the clock ramps during the run and "
-                        "latency varies; for stable numbers: echo performance | sudo tee "
-                        "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")
+        warnings.append(
+            f"cpufreq governor is {governor}: the clock ramps during the run and "
+            "latency varies; for stable numbers: echo performance | sudo tee "
+            "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
+        )
     now, since_boot = throttle_states(facts.get("throttled"))
     if now:
-        warnings.append(f"the board is throttling NOW ({', '.join(now)}, get_throttled="
-                        f"{facts['throttled']:#x}): numbers will be low; fix power/cooling first")
+        warnings.append(
+            f"the board is throttling NOW ({', '.join(now)}, get_throttled="
+            f"{facts['throttled']:#x}): numbers will be low; fix power/cooling first"
+        )
     elif since_boot:
-        warnings.append(f"the board has throttled since boot ({', '.join(since_boot)}, "
-                        f"get_throttled={facts['throttled']:#x}); check the power supply and cooling")
+        warnings.append(
+            f"the board has throttled since boot ({', '.join(since_boot)}, "
+            f"get_throttled={facts['throttled']:#x}); check the power supply and cooling"
+        )
     cores = facts.get("cores")
     if cores and threads > cores:
         warnings.append(f"--threads {threads} is more than the board's {cores} cores")
@@ -263,28 +299,40 @@ def check_facts(facts: dict, profile: dict, *, binary: dict | None = None, threa
     available = facts.get("mem_available_bytes")
     if memory_need and available:
         if available < memory_need:
-            errors.append(f"the board has {available / 2**20:.0f} MB available but the model needs "
-                          f"about {memory_need / 2**20:.0f} MB (weights, arena and tiles); use a "
-                          "smaller input/tile size or free memory on the board")
+            errors.append(
+                f"the board has {available / 2**20:.0f} MB available but the model needs "
+                f"about {memory_need / 2**20:.0f} MB (weights, arena and tiles); use a "
+                "smaller input/tile size or free memory on the board"
+            )
         elif available < 1.5 * memory_need:
-            warnings.append(f"free memory is tight: {available / 2**20:.0f} MB available for a "
-                            f"model needing about {memory_need / 2**20:.0f} MB")
+            warnings.append(
+                f"free memory is tight: {available / 2**20:.0f} MB available for a "
+                f"model needing about {memory_need / 2**20:.0f} MB"
+            )
     if facts.get("emulated"):
-        warnings.append("the board is emulated (qemu-user: an x86 CPU behind an aarch64 userland): "
-                        "timings are not device latency and are not reported as such")
+        warnings.append(
+            "the board is emulated (qemu-user: an x86 CPU behind an aarch64 userland): "
+            "timings are not device latency and are not reported as such"
+        )
     return errors, warnings
 
 
-def run_preflight(transport, profile: dict, *, binary: dict | None = None, threads: int = 1,
-                  memory_need: int | None = None, timeout: float = 60) -> dict:
+def run_preflight(
+    transport,
+    profile: dict,
+    *,
+    binary: dict | None = None,
+    threads: int = 1,
+    memory_need: int | None = None,
+    timeout: float = 60,
+) -> dict:
     """Gather facts, check them, and raise the first error; returns facts + warnings.
 
     Raises :class:`BnnDeployError` (one line, the first problem; the others are listed after it)
     when the run cannot work on this board.
     """
     facts = gather_facts(transport, timeout=timeout)
-    errors, warnings = check_facts(facts, profile, binary=binary, threads=threads,
-                                   memory_need=memory_need)
+    errors, warnings = check_facts(facts, profile, binary=binary, threads=threads, memory_need=memory_need)
     if errors:
         more = f" (and {len(errors) - 1} more: {'; '.join(errors[1:])})" if len(errors) > 1 else ""
         raise BnnDeployError(f"preflight on {transport.description}: {errors[0]}{more}")
@@ -297,10 +345,12 @@ def render_preflight(pre: dict) -> str:
     mem = f.get("mem_available_bytes")
     mem_text = f"{mem / 2**20:.0f} MB free" if mem else "free memory unknown"
     temp = f"{f['temperature_c']} °C" if f.get("temperature_c") is not None else "temperature -"
-    lines = [f"board: {f.get('cpu_model') or '?'} | {f.get('uname_m')} kernel, "
-             f"{f.get('userland_bits') or '?'}-bit userland | {f.get('os') or '?'} | glibc "
-             f"{f.get('glibc') or '-'} | {f.get('cores') or '?'} cores | governor "
-             f"{f.get('governor') or '-'} | {temp} | {mem_text}"]
+    lines = [
+        f"board: {f.get('cpu_model') or '?'} | {f.get('uname_m')} kernel, "
+        f"{f.get('userland_bits') or '?'}-bit userland | {f.get('os') or '?'} | glibc "
+        f"{f.get('glibc') or '-'} | {f.get('cores') or '?'} cores | governor "
+        f"{f.get('governor') or '-'} | {temp} | {mem_text}"
+    ]
     lines += [f"warning: {w}" for w in pre["warnings"]]
     return "\n".join(lines)
 
@@ -337,11 +387,13 @@ def estimate_memory_bytes(path, input_shape=None) -> int:
             if buf is not None and (buf.data is not None and len(buf.data) or buf.size):
                 continue  # a constant: already counted in the file size
             count = 1
-            for d in (t.shape if t.shape is not None else []):
+            for d in t.shape if t.shape is not None else []:
                 count *= max(int(d), 1)
             sizes[i] = count * _DTYPE_BYTES.get(int(t.type), 4)
-        ops = [(list(op.inputs if op.inputs is not None else []),
-                list(op.outputs if op.outputs is not None else [])) for op in graph.operators or []]
+        ops = [
+            (list(op.inputs if op.inputs is not None else []), list(op.outputs if op.outputs is not None else []))
+            for op in graph.operators or []
+        ]
         io = sum(sizes.get(int(i), 0) for i in list(graph.inputs) + list(graph.outputs))
         return size + _peak_from_ops(ops, sizes) + io
     if path.suffix == ".onnx" and input_shape:

@@ -23,7 +23,7 @@ _PI_64BIT = {
     "transport": "ssh",
     "work_dir": "/tmp",
     "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python 3 with "
-                        "ai-edge-litert / onnxruntime for the float, int8 and ONNX artifacts",
+    "ai-edge-litert / onnxruntime for the float, int8 and ONNX artifacts",
 }
 
 PROFILES: dict[str, dict] = {
@@ -35,8 +35,7 @@ PROFILES: dict[str, dict] = {
         "clock_mhz": 1500,  # 1800 on boards from revision 1.4 (late 2020) with current firmware
         "ram_gb": [1, 2, 4, 8],
         **_PI_64BIT,
-        "notes": "needs a 64-bit OS (uname -m: aarch64); use a fan or heatsink: it throttles "
-                 "at 80-85 °C",
+        "notes": "needs a 64-bit OS (uname -m: aarch64); use a fan or heatsink: it throttles at 80-85 °C",
     },
     "pi5": {
         "description": "Raspberry Pi 5 (BCM2712), 64-bit Raspberry Pi OS",
@@ -57,9 +56,9 @@ PROFILES: dict[str, dict] = {
         "ram_gb": [1],
         **_PI_64BIT,
         "expected_runtime": "lce_benchmark_model (build-runtime --target arm64); Python is "
-                            "possible but 1 GB of RAM is tight for large inputs",
+        "possible but 1 GB of RAM is tight for large inputs",
         "notes": "a 32-bit OS on a Pi 3 runs LCE's armv7 kernels (build-runtime --target armv7), "
-                 "far slower; under-voltage throttling is common with weak power supplies",
+        "far slower; under-voltage throttling is common with weak power supplies",
     },
     "android-arm64": {
         "description": "Android phone or board with a 64-bit ARM CPU (arm64-v8a), Android 11+",
@@ -73,9 +72,9 @@ PROFILES: dict[str, dict] = {
         "transport": "adb",
         "work_dir": "/data/local/tmp",
         "expected_runtime": "lce_benchmark_model (build-runtime --target android-arm64) only; "
-                            "there is no Python on the phone",
+        "there is no Python on the phone",
         "notes": "pin to big cores with taskset where possible; keep the screen on and the phone "
-                 "cool, Android throttles aggressively",
+        "cool, Android throttles aggressively",
     },
     "host": {
         "description": "this machine",
@@ -119,8 +118,10 @@ def _host_facts() -> dict:
 def get_profile(name: str) -> dict:
     """The profile ``name`` (a copy, with ``name`` set); a one-line error lists the valid ones."""
     if name not in PROFILES:
-        raise BnnDeployError(f"unknown device {name!r}; choose a profile ({', '.join(PROFILES)}) "
-                             "or a board named in the inventory (bnn-deploy devices lists both)")
+        raise BnnDeployError(
+            f"unknown device {name!r}; choose a profile ({', '.join(PROFILES)}) "
+            "or a board named in the inventory (bnn-deploy devices lists both)"
+        )
     profile = dict(PROFILES[name], name=name)
     if name == "host":
         profile.update(_host_facts())
@@ -137,10 +138,13 @@ def render_profiles(profiles: list[dict]) -> str:
     lines = ["device profiles:"]
     for p in profiles:
         clock = f"{p['clock_mhz']} MHz" if p.get("clock_mhz") else "-"
-        ram = ("/".join(str(r) for r in p["ram_gb"]) if isinstance(p.get("ram_gb"), list)
-               else p.get("ram_gb") or "-")
-        lines.append(f"  {p['name']:<14} {p['arch'] or '?':<8} {p['cpu'] or '?'}, "
-                     f"{p['cores'] or '?'} cores, {clock}, RAM {ram} GB")
-        lines.append(f"  {'':<14} {p['description']}; transport {p['transport']}, LCE target "
-                     f"{p['lce_target'] or '- (Python interpreter)'}")
+        ram = "/".join(str(r) for r in p["ram_gb"]) if isinstance(p.get("ram_gb"), list) else p.get("ram_gb") or "-"
+        lines.append(
+            f"  {p['name']:<14} {p['arch'] or '?':<8} {p['cpu'] or '?'}, "
+            f"{p['cores'] or '?'} cores, {clock}, RAM {ram} GB"
+        )
+        lines.append(
+            f"  {'':<14} {p['description']}; transport {p['transport']}, LCE target "
+            f"{p['lce_target'] or '- (Python interpreter)'}"
+        )
     return "\n".join(lines)

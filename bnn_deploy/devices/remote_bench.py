@@ -23,24 +23,35 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from bnn_deploy.devices.board_runtime import BINARY_NAME
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.exports import ExportDir
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, staged_dir
 from bnn_deploy.core.formats import FORMATS
-from bnn_deploy.core.parity import Parity, compare
-from bnn_deploy.core.exports import ExportDir
 from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.core.parity import Parity, compare
+from bnn_deploy.devices.board_runtime import BINARY_NAME
 
 DEFAULT_TIMEOUT_S = 900.0  # per command on the board, e.g. one artifact's whole run
 TFLITE_PY_RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
-TIMING_KEYS = ("avg_ms", "median_ms", "min_ms", "max_ms", "std_ms", "first_ms", "warmup_avg_ms",
-               "init_ms", "load_ms", "count", "times_ms")
+TIMING_KEYS = (
+    "avg_ms",
+    "median_ms",
+    "min_ms",
+    "max_ms",
+    "std_ms",
+    "first_ms",
+    "warmup_avg_ms",
+    "init_ms",
+    "load_ms",
+    "count",
+    "times_ms",
+)
 
 
 @dataclass
@@ -89,17 +100,25 @@ def board_artifacts(exp: ExportDir) -> list[dict]:
         elif exp.manifest.input_sizes:
             (w, h), layout = exp.manifest.input_sizes[0], "NCHW"
         else:
-            raise BnnDeployError(f"{MANIFEST} has no input_sizes for the dynamic ONNX file; "
-                                 "re-run bnn-deploy export")
+            raise BnnDeployError(f"{MANIFEST} has no input_sizes for the dynamic ONNX file; re-run bnn-deploy export")
         # RGB in, as the host bench's input (bench.host.bench_input) is.
         shape = [1, 3, int(h), int(w)] if layout == "NCHW" else [1, int(h), int(w), 3]
-        artifacts.append({"name": art.name, "format": art.format, "role": art.role, "file": art.file,
-                          "sha256": art.sha256, "size_bytes": art.size_bytes,
-                          "input_size": f"{w}x{h}", "input_shape": shape, "layout": layout,
-                          "scale": art.scale})
+        artifacts.append(
+            {
+                "name": art.name,
+                "format": art.format,
+                "role": art.role,
+                "file": art.file,
+                "sha256": art.sha256,
+                "size_bytes": art.size_bytes,
+                "input_size": f"{w}x{h}",
+                "input_shape": shape,
+                "layout": layout,
+                "scale": art.scale,
+            }
+        )
     if not artifacts:
-        raise BnnDeployError(f"{Path(exp.path) / MANIFEST} lists no lce/tflite/onnx artifacts; "
-                             "export with --format")
+        raise BnnDeployError(f"{Path(exp.path) / MANIFEST} lists no lce/tflite/onnx artifacts; export with --format")
     return artifacts
 
 
@@ -147,21 +166,35 @@ def choose_runner(artifact: dict, *, has_binary: bool, python: dict) -> tuple[st
     if fmt == "onnx":
         if runtimes.get("onnxruntime"):
             return "board-python", ""
-        return None, ("the board's Python has no onnxruntime (pip install onnxruntime)"
-                      if python.get("available") else python.get("reason", "no Python on the board"))
+        return None, (
+            "the board's Python has no onnxruntime (pip install onnxruntime)"
+            if python.get("available")
+            else python.get("reason", "no Python on the board")
+        )
     if any(runtimes.get(name) for name in TFLITE_PY_RUNTIMES):
         return "board-python", ""
     if has_binary:
         return "lce_benchmark_model", ""  # a plain TFLite graph runs in lce_benchmark_model too
-    return None, ("the board's Python has no TFLite runtime (pip install ai-edge-litert)"
-                  if python.get("available") else python.get("reason", "no Python on the board"))
+    return None, (
+        "the board's Python has no TFLite runtime (pip install ai-edge-litert)"
+        if python.get("available")
+        else python.get("reason", "no Python on the board")
+    )
 
 
 # ---------------------------------------------------------------- the bench
 
 
-def bench_on_device(exp: ExportDir, device: str, run: BoardRun, access: BoardAccess | None = None, *,
-                    progress: Callable[[str], None] | None = None, out_dir=None, transport=None) -> dict:
+def bench_on_device(
+    exp: ExportDir,
+    device: str,
+    run: BoardRun,
+    access: BoardAccess | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+    out_dir=None,
+    transport=None,
+) -> dict:
     """Benchmark every artifact of the verified export ``exp`` on ``device``; return the report dict.
 
     ``device``: a profile or inventory name; ``access`` overrides the inventory's address and key and
@@ -188,30 +221,36 @@ def bench_on_device(exp: ExportDir, device: str, run: BoardRun, access: BoardAcc
     binary = binary_needs(runtime[1]) if runtime and runtime[0] == "local" else None
     if any(a["format"] == "lce" for a in artifacts) and runtime is None and dev.profile["lce_target"]:
         target = dev.profile["lce_target"]
-        raise BnnDeployError(f"no lce_benchmark_model for {dev.name} (target {target}): build and "
-                             f"register one with `bnn-deploy build-runtime --target {target}`, or "
-                             "pass --runtime-bin FILE (or set runtime_bin in the inventory)")
+        raise BnnDeployError(
+            f"no lce_benchmark_model for {dev.name} (target {target}): build and "
+            f"register one with `bnn-deploy build-runtime --target {target}`, or "
+            "pass --runtime-bin FILE (or set runtime_bin in the inventory)"
+        )
     memory_need = max(estimate_memory_bytes(a["file"], a["input_shape"]) for a in artifacts)
 
-    out = Path(out_dir) if out_dir is not None else \
-        Path(DEFAULT_OUT_ROOT) / f"bench-{Path(exp.path).name}-{dev.name}"
+    out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT_ROOT) / f"bench-{Path(exp.path).name}-{dev.name}"
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # Staged beside ``out`` and swapped in whole only on success; removed on any failure.
     with staged_dir(out) as staging:
         say(f"connecting to {dev.name} ({dev.address()})")
-        tr = transport or open_transport(dev, accept_new_host_key=access.accept_new_host_key,
-                                         connect_timeout=access.connect_timeout)
+        tr = transport or open_transport(
+            dev, accept_new_host_key=access.accept_new_host_key, connect_timeout=access.connect_timeout
+        )
         try:
-            report = _bench(tr, dev, artifacts, staging, run, binary=binary, runtime=runtime,
-                            memory_need=memory_need, say=say)
+            report = _bench(
+                tr, dev, artifacts, staging, run, binary=binary, runtime=runtime, memory_need=memory_need, say=say
+            )
         finally:
             if transport is None:
                 tr.close()
-        report.update(export_dir=exp.path, out_dir=str(out.resolve()),
-                      manifest_source=exp.manifest.source,
-                      started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                      wall_seconds=round(time.monotonic() - started, 2))
+        report.update(
+            export_dir=exp.path,
+            out_dir=str(out.resolve()),
+            manifest_source=exp.manifest.source,
+            started=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            wall_seconds=round(time.monotonic() - started, 2),
+        )
         _relocate_paths(report, staging, out)
         (staging / "report.json").write_text(dumps(report))
     return report
@@ -247,13 +286,14 @@ def _bench(tr, dev, artifacts, staging: Path, run: BoardRun, *, binary, runtime,
                 tr.put(runtime[1], bin_remote, mode=0o755)
             else:
                 bin_remote = str(runtime[1])
-        plan = [(a, *choose_runner(a, has_binary=bin_remote is not None, python=python))
-                for a in artifacts]
+        plan = [(a, *choose_runner(a, has_binary=bin_remote is not None, python=python)) for a in artifacts]
         if all(runner is None for _, runner, _ in plan):
-            raise BnnDeployError(f"nothing can run on {dev.name}: " +
-                                 "; ".join(f"{a['name']}: {why}" for a, _, why in plan))
-        flags = (lce_benchmark.binary_flags(tr, bin_remote)
-                 if any(r == "lce_benchmark_model" for _, r, _ in plan) else None)
+            raise BnnDeployError(
+                f"nothing can run on {dev.name}: " + "; ".join(f"{a['name']}: {why}" for a, _, why in plan)
+            )
+        flags = (
+            lce_benchmark.binary_flags(tr, bin_remote) if any(r == "lce_benchmark_model" for _, r, _ in plan) else None
+        )
         inputs_dir = staging / "inputs"
         outputs_dir = staging / "outputs"
         inputs_dir.mkdir()
@@ -261,8 +301,7 @@ def _bench(tr, dev, artifacts, staging: Path, run: BoardRun, *, binary, runtime,
         for i, (art, runner, why) in enumerate(plan):
             if runner is None:
                 say(f"skipping {art['name']}: {why}")
-                results.append({**_artifact_fields(art), "runner": None, "skipped": why,
-                                "parity_measured": False})
+                results.append({**_artifact_fields(art), "runner": None, "skipped": why, "parity_measured": False})
                 continue
             if i and run.cooldown:
                 say(f"cooling down {run.cooldown:g} s")
@@ -273,37 +312,71 @@ def _bench(tr, dev, artifacts, staging: Path, run: BoardRun, *, binary, runtime,
             say(f"running {art['name']} with {runner}")
             if runner == "lce_benchmark_model":
                 rec = lce_benchmark.run_lce_benchmark(
-                    tr, bin_remote, art["file"], work_dir=wd, threads=run.threads, warmup=run.warmup,
-                    runs=run.runs, input_path=input_npy, out_dir=outputs_dir, timeout=run.timeout,
-                    flags=flags)
+                    tr,
+                    bin_remote,
+                    art["file"],
+                    work_dir=wd,
+                    threads=run.threads,
+                    warmup=run.warmup,
+                    runs=run.runs,
+                    input_path=input_npy,
+                    out_dir=outputs_dir,
+                    timeout=run.timeout,
+                    flags=flags,
+                )
             else:
                 rec = board_python.run_board_python(
-                    tr, art["file"], input_npy, work_dir=wd, script=script, python=dev.python,
-                    threads=run.threads, warmup=run.warmup, runs=run.runs, out_dir=outputs_dir,
-                    timeout=run.timeout)
+                    tr,
+                    art["file"],
+                    input_npy,
+                    work_dir=wd,
+                    script=script,
+                    python=dev.python,
+                    threads=run.threads,
+                    warmup=run.warmup,
+                    runs=run.runs,
+                    out_dir=outputs_dir,
+                    timeout=run.timeout,
+                )
             results.append(_artifact_result(art, rec, input_npy, temp, emulated))
             say(_render_result(results[-1]))
-    return {"device": dev.facts(), "emulated": emulated,
-            "latency_is_device_latency": not emulated,
-            "preflight": pre, "board_python": python,
-            "settings": asdict(run),
-            "runtime_bin": None if runtime is None else {"from": runtime[0], "path": str(runtime[1]),
-                                                        "on_board": bin_remote},
-            "artifacts": results, "cleanup": cleanup}
+    return {
+        "device": dev.facts(),
+        "emulated": emulated,
+        "latency_is_device_latency": not emulated,
+        "preflight": pre,
+        "board_python": python,
+        "settings": asdict(run),
+        "runtime_bin": None
+        if runtime is None
+        else {"from": runtime[0], "path": str(runtime[1]), "on_board": bin_remote},
+        "artifacts": results,
+        "cleanup": cleanup,
+    }
 
 
 def _artifact_fields(art: dict) -> dict:
-    return {k: art[k] for k in ("name", "format", "role", "file", "sha256", "size_bytes",
-                                "input_size", "input_shape", "layout")}
+    return {
+        k: art[k]
+        for k in ("name", "format", "role", "file", "sha256", "size_bytes", "input_size", "input_shape", "layout")
+    }
 
 
 def _artifact_result(art: dict, rec: dict, input_npy: Path, temp, emulated: bool) -> dict:
     timings = {k: rec[k] for k in TIMING_KEYS if rec.get(k) is not None}
-    result = {**_artifact_fields(art), "runner": rec["runner"], "runtime": rec.get("runtime"),
-              "command": rec.get("command"), "input": str(input_npy),
-              "outputs": rec.get("outputs", []), "parity_measured": rec["parity_measured"],
-              "memory": rec.get("memory"), "notes": rec.get("notes", []),
-              "temperature_c_before": temp, "wall_seconds": rec.get("wall_seconds")}
+    result = {
+        **_artifact_fields(art),
+        "runner": rec["runner"],
+        "runtime": rec.get("runtime"),
+        "command": rec.get("command"),
+        "input": str(input_npy),
+        "outputs": rec.get("outputs", []),
+        "parity_measured": rec["parity_measured"],
+        "memory": rec.get("memory"),
+        "notes": rec.get("notes", []),
+        "temperature_c_before": temp,
+        "wall_seconds": rec.get("wall_seconds"),
+    }
     if emulated:
         # qemu-user timings measure the emulator on an x86 CPU, not the board.
         result["latency_ms"] = None
@@ -330,12 +403,15 @@ def _render_result(r: dict) -> str:
     t = r["latency_ms"] or r.get("emulated_timings_ms") or {}
     what = "latency" if r["latency_ms"] else "emulated (not latency)"
     avg = f"{t['avg_ms']:.2f} ms" if t.get("avg_ms") is not None else "?"
-    return (f"  {r['name']}: {what} avg {avg} over {t.get('count', '?')} runs; parity "
-            f"{'outputs fetched' if r['parity_measured'] else 'not measured on the board'}")
+    return (
+        f"  {r['name']}: {what} avg {avg} over {t.get('count', '?')} runs; parity "
+        f"{'outputs fetched' if r['parity_measured'] else 'not measured on the board'}"
+    )
 
 
 def _relocate_paths(report: dict, staging: Path, out: Path) -> None:
     """Point the report's input/output paths at ``out`` (where they will be after the rename)."""
+
     def move(path: str) -> str:
         p = Path(path)
         try:
@@ -360,6 +436,9 @@ def compare_outputs(report: dict, reference: dict[str, np.ndarray]) -> dict[str,
         ref = reference.get(r["file"])
         if not r.get("parity_measured") or ref is None:
             continue
-        figures[r["name"]] = compare([np.load(r["outputs"][0])], [ref],
-                                     reference="PyTorch eager on this machine, same model, on the input the board ran")
+        figures[r["name"]] = compare(
+            [np.load(r["outputs"][0])],
+            [ref],
+            reference="PyTorch eager on this machine, same model, on the input the board ran",
+        )
     return figures

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
-from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.errors import last_line
+from bnn_deploy.core.errors import BnnDeployError, last_line
 
 WORK_DIR_PREFIX = "bnn-deploy-"
 
@@ -35,12 +35,14 @@ class RunResult:
     stderr: str
     seconds: float
 
-    def check(self, what: str) -> "RunResult":
+    def check(self, what: str) -> RunResult:
         """Raise a one-line :class:`BnnDeployError` naming ``what`` unless the exit code is 0."""
         if self.exit_code != 0:
-            raise BnnDeployError(f"{what} failed on the board (exit {self.exit_code}): "
-                                 f"{last_line(self.stderr) or last_line(self.stdout) or 'no output'}; "
-                                 "see the message above")
+            raise BnnDeployError(
+                f"{what} failed on the board (exit {self.exit_code}): "
+                f"{last_line(self.stderr) or last_line(self.stdout) or 'no output'}; "
+                "see the message above"
+            )
         return self
 
 
@@ -89,9 +91,11 @@ def kill_group_command(pid: int) -> str:
 def timeout_error(description: str, command: str, timeout: float) -> CommandTimeout:
     """The one-line error for a command that ran past ``timeout``."""
     short = command if len(command) < 120 else command[:117] + "..."
-    return CommandTimeout(f"`{short}` did not finish on {description} within {timeout:g} s and was "
-                          "killed; raise --timeout, use fewer --runs or a smaller input, or check "
-                          "that the board is not overloaded")
+    return CommandTimeout(
+        f"`{short}` did not finish on {description} within {timeout:g} s and was "
+        "killed; raise --timeout, use fewer --runs or a smaller input, or check "
+        "that the board is not overloaded"
+    )
 
 
 def check_removable(remote: str) -> None:
@@ -107,19 +111,19 @@ def check_removable(remote: str) -> None:
 def make_work_dir(transport: Transport, base: str, *, timeout: float = 30) -> str:
     """Create a fresh ``<base>/bnn-deploy-XXXXXX`` on the board and return its path."""
     template = f"{base.rstrip('/')}/{WORK_DIR_PREFIX}XXXXXX"
-    result = transport.run(f"mkdir -p {shlex.quote(base)} && mktemp -d {shlex.quote(template)}",
-                           timeout=timeout)
+    result = transport.run(f"mkdir -p {shlex.quote(base)} && mktemp -d {shlex.quote(template)}", timeout=timeout)
     path = last_line(result.stdout)
     if result.exit_code != 0 or not path.startswith("/"):
-        raise BnnDeployError(f"cannot create a work directory under {base} on "
-                             f"{transport.description} ({last_line(result.stderr) or 'no output'}); "
-                             "set work_dir in the inventory to a writable directory with free space")
+        raise BnnDeployError(
+            f"cannot create a work directory under {base} on "
+            f"{transport.description} ({last_line(result.stderr) or 'no output'}); "
+            "set work_dir in the inventory to a writable directory with free space"
+        )
     return path
 
 
 @contextlib.contextmanager
-def work_dir(transport: Transport, base: str,
-             warn: Callable[[str], None] | None = None) -> Iterator[str]:
+def work_dir(transport: Transport, base: str, warn: Callable[[str], None] | None = None) -> Iterator[str]:
     """A fresh work directory on the board, removed on exit whether the body failed or not.
 
     A failure to clean up is passed to ``warn`` (it must not hide the error that ended the run).

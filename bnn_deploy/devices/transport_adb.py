@@ -18,11 +18,17 @@ import stat
 import time
 from pathlib import Path
 
-from bnn_deploy.core.values import parse_port
-from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
-                                          kill_group_command, split_pid, timeout_error)
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import atomic_path
+from bnn_deploy.core.values import parse_port
+from bnn_deploy.devices.transport import (
+    ConnectionLost,
+    RunResult,
+    check_removable,
+    kill_group_command,
+    split_pid,
+    timeout_error,
+)
 
 ANDROID_WORK_DIR = "/data/local/tmp"
 DEFAULT_SERVER = ("127.0.0.1", 5037)
@@ -39,31 +45,39 @@ def _adbutils():
 class AdbTransport:
     """One device (``serial``) behind an adb server at ``server_host:server_port``."""
 
-    def __init__(self, serial: str | None = None, *, server_host: str | None = None,
-                 server_port: int | None = None, connect_timeout: float = 10.0):
+    def __init__(
+        self,
+        serial: str | None = None,
+        *,
+        server_host: str | None = None,
+        server_port: int | None = None,
+        connect_timeout: float = 10.0,
+    ):
         # The environment variable is user input too (adbutils itself reads it on import): a bad
         # value is a one-line error, not a crash.
         self.server_port = server_port or parse_port(
-            os.environ.get("ANDROID_ADB_SERVER_PORT", str(DEFAULT_SERVER[1])), "ANDROID_ADB_SERVER_PORT")
+            os.environ.get("ANDROID_ADB_SERVER_PORT", str(DEFAULT_SERVER[1])), "ANDROID_ADB_SERVER_PORT"
+        )
         adbutils = _adbutils()
-        self.server_host = server_host or os.environ.get("ANDROID_ADB_SERVER_HOST",
-                                                         DEFAULT_SERVER[0])
+        self.server_host = server_host or os.environ.get("ANDROID_ADB_SERVER_HOST", DEFAULT_SERVER[0])
         self.connect_timeout = connect_timeout
         self._check_server()
-        self.client = adbutils.AdbClient(host=self.server_host, port=self.server_port,
-                                         socket_timeout=connect_timeout)
+        self.client = adbutils.AdbClient(host=self.server_host, port=self.server_port, socket_timeout=connect_timeout)
         serials = self._online_serials()
         if serial is None:
             if len(serials) != 1:
                 listed = ", ".join(serials) or "none"
-                raise BnnDeployError(f"pass --serial: the adb server sees {len(serials)} devices "
-                                     f"({listed}); `adb devices -l` lists them")
+                raise BnnDeployError(
+                    f"pass --serial: the adb server sees {len(serials)} devices ({listed}); `adb devices -l` lists them"
+                )
             serial = serials[0]
         elif serial not in serials:
             listed = ", ".join(serials) or "none"
-            raise BnnDeployError(f"no ADB device with serial {serial} is online (the adb server at "
-                                 f"{self.server_host}:{self.server_port} sees: {listed}); plug it "
-                                 "in, allow USB debugging on the phone, or `adb connect HOST:PORT`")
+            raise BnnDeployError(
+                f"no ADB device with serial {serial} is online (the adb server at "
+                f"{self.server_host}:{self.server_port} sees: {listed}); plug it "
+                "in, allow USB debugging on the phone, or `adb connect HOST:PORT`"
+            )
         self.serial = serial
         self.device = self.client.device(serial)
         self.description = f"adb device {serial}"
@@ -71,21 +85,24 @@ class AdbTransport:
     def _check_server(self) -> None:
         """Fail clearly if no adb server listens (adbutils would silently start one on 5037)."""
         try:
-            socket.create_connection((self.server_host, self.server_port),
-                                     timeout=self.connect_timeout).close()
+            socket.create_connection((self.server_host, self.server_port), timeout=self.connect_timeout).close()
         except OSError as exc:
-            raise BnnDeployError(f"cannot reach the adb server at {self.server_host}:"
-                                 f"{self.server_port} ({exc.strerror or exc}); start it with "
-                                 "`adb start-server` (Debian/Ubuntu: apt-get install adb)") from None
+            raise BnnDeployError(
+                f"cannot reach the adb server at {self.server_host}:"
+                f"{self.server_port} ({exc.strerror or exc}); start it with "
+                "`adb start-server` (Debian/Ubuntu: apt-get install adb)"
+            ) from None
 
     def _online_serials(self) -> list[str]:
         adbutils = _adbutils()
         try:
             return [d.serial for d in self.client.list() if d.state == "device"]
         except (adbutils.AdbError, OSError) as exc:
-            raise BnnDeployError(f"cannot reach the adb server at {self.server_host}:"
-                                 f"{self.server_port} ({exc}); start it with `adb start-server` "
-                                 "(Debian/Ubuntu: apt-get install adb)") from None
+            raise BnnDeployError(
+                f"cannot reach the adb server at {self.server_host}:"
+                f"{self.server_port} ({exc}); start it with `adb start-server` "
+                "(Debian/Ubuntu: apt-get install adb)"
+            ) from None
 
     def run(self, command: str, *, timeout: float) -> RunResult:
         """Run ``command`` in ``adb shell``; kill it on the device after ``timeout`` seconds."""
@@ -112,7 +129,7 @@ class AdbTransport:
                 sock.settimeout(min(remaining, 1.0))
                 try:
                     chunk = sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError as exc:
                     raise self._lost(command, exc) from None
@@ -138,8 +155,10 @@ class AdbTransport:
 
     def _lost(self, what: str, exc: BaseException | None) -> ConnectionLost:
         detail = f" ({type(exc).__name__}: {exc})" if exc else ""
-        return ConnectionLost(f"the ADB connection to {self.serial} was lost during `{what[:100]}`"
-                              f"{detail}; check the cable / `adb devices` and rerun")
+        return ConnectionLost(
+            f"the ADB connection to {self.serial} was lost during `{what[:100]}`"
+            f"{detail}; check the cable / `adb devices` and rerun"
+        )
 
     def put(self, local, remote: str, mode: int = 0o644) -> None:
         """Push ``local`` to ``remote`` with ``mode``."""
@@ -147,8 +166,10 @@ class AdbTransport:
         try:
             self.device.sync.push(Path(local), remote, mode=mode)
         except (adbutils.AdbError, OSError) as exc:
-            raise BnnDeployError(f"cannot push {local} to {self.description}:{remote} ({exc}); "
-                                 f"use a work directory under {ANDROID_WORK_DIR}") from None
+            raise BnnDeployError(
+                f"cannot push {local} to {self.description}:{remote} ({exc}); "
+                f"use a work directory under {ANDROID_WORK_DIR}"
+            ) from None
 
     def get(self, remote: str, local) -> None:
         """Pull ``remote`` to ``local`` via a temporary name."""
@@ -158,13 +179,15 @@ class AdbTransport:
             # directory); check first, then pull the one file.
             info = self.device.sync.stat(remote)
             if not info.mode or not stat.S_ISREG(info.mode):
-                raise BnnDeployError(f"cannot pull {self.description}:{remote} (no such file); "
-                                     "see the runner's output above")
+                raise BnnDeployError(
+                    f"cannot pull {self.description}:{remote} (no such file); see the runner's output above"
+                )
             with atomic_path(local, suffix=".part") as tmp:
                 self.device.sync.pull_file(remote, tmp)
         except (adbutils.AdbError, OSError) as exc:
-            raise BnnDeployError(f"cannot pull {self.description}:{remote} ({exc}); see the "
-                                 "runner's output above") from None
+            raise BnnDeployError(
+                f"cannot pull {self.description}:{remote} ({exc}); see the runner's output above"
+            ) from None
 
     def remove(self, remote: str) -> None:
         """``rm -rf`` one of our work directories."""

@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from bnn_deploy.devices.transport import RunResult, check_removable, timeout_error
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import atomic_path
+from bnn_deploy.devices.transport import RunResult, check_removable, timeout_error
 
 
 class LocalTransport:
@@ -34,16 +34,20 @@ class LocalTransport:
         """Copy ``remote`` to ``local`` (atomically)."""
         source = Path(remote)
         if not source.is_file():
-            raise BnnDeployError(f"{remote} was not produced on {self.description}; "
-                                 "see the runner's output above")
+            raise BnnDeployError(f"{remote} was not produced on {self.description}; see the runner's output above")
         _copy_atomic(source, Path(local), 0o644)
 
     def run(self, command: str, *, timeout: float) -> RunResult:
         """Run ``command`` with ``sh -c``; kill its process group after ``timeout`` seconds."""
         start = time.monotonic()
-        proc = subprocess.Popen(["sh", "-c", command], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["sh", "-c", command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -52,8 +56,13 @@ class LocalTransport:
         except BaseException:
             _kill_group(proc)
             raise
-        return RunResult(command, proc.returncode, out.decode("utf-8", "replace"),
-                         err.decode("utf-8", "replace"), time.monotonic() - start)
+        return RunResult(
+            command,
+            proc.returncode,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            time.monotonic() - start,
+        )
 
     def remove(self, remote: str) -> None:
         """Delete one of our work directories."""
@@ -81,5 +90,6 @@ def _copy_atomic(source: Path, dest: Path, mode: int) -> None:
     except OSError as exc:
         if started:  # only a temp file that cannot be created is explained here
             raise
-        raise BnnDeployError(f"cannot write into {dest.parent} ({exc.strerror}); check that it "
-                             "exists and is writable") from None
+        raise BnnDeployError(
+            f"cannot write into {dest.parent} ({exc.strerror}); check that it exists and is writable"
+        ) from None

@@ -21,11 +21,17 @@ import socket
 import time
 from pathlib import Path
 
-from bnn_deploy.devices.transport import (ConnectionLost, RunResult, check_removable,
-                                          kill_group_command, split_pid, timeout_error,
-                                          wrap_command)
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import atomic_path
+from bnn_deploy.devices.transport import (
+    ConnectionLost,
+    RunResult,
+    check_removable,
+    kill_group_command,
+    split_pid,
+    timeout_error,
+    wrap_command,
+)
 
 # paramiko logs tracebacks from its transport thread (e.g. a banner timeout) at ERROR; with no
 # handler configured Python would print them to stderr next to our one-line error.
@@ -72,7 +78,8 @@ def _host_key_policy(known_hosts: Path, accept_new: bool):
                     f"the host key of {hostname} ({key.get_name()} {fingerprint(key)}) is not in "
                     f"{known_hosts}; check the fingerprint on the board (ssh-keygen -lf "
                     "/etc/ssh/ssh_host_ed25519_key.pub) and rerun with --accept-new-host-key, or "
-                    f"add it with ssh-keyscan")
+                    f"add it with ssh-keyscan"
+                )
             known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(known_hosts, "a", encoding="ascii") as fh:
                 os.chmod(known_hosts, 0o600)
@@ -87,39 +94,52 @@ def load_private_key(path: Path):
     import paramiko
 
     if not path.is_file():
-        raise BnnDeployError(f"SSH key {path} does not exist; pass --key the private key file "
-                             "(e.g. ~/.ssh/id_ed25519), not the .pub")
+        raise BnnDeployError(
+            f"SSH key {path} does not exist; pass --key the private key file (e.g. ~/.ssh/id_ed25519), not the .pub"
+        )
     try:
         return paramiko.PKey.from_path(str(path))
     except TypeError as exc:  # cryptography's way of saying "encrypted" for OpenSSH-format keys
         if "password" not in str(exc).lower():
             raise
-        raise BnnDeployError(f"SSH key {path} is protected by a passphrase; load it into ssh-agent "
-                             f"(ssh-add {path}) and rerun without --key") from None
+        raise BnnDeployError(
+            f"SSH key {path} is protected by a passphrase; load it into ssh-agent "
+            f"(ssh-add {path}) and rerun without --key"
+        ) from None
     except paramiko.PasswordRequiredException:
-        raise BnnDeployError(f"SSH key {path} is protected by a passphrase; load it into ssh-agent "
-                             f"(ssh-add {path}) and rerun without --key") from None
+        raise BnnDeployError(
+            f"SSH key {path} is protected by a passphrase; load it into ssh-agent "
+            f"(ssh-add {path}) and rerun without --key"
+        ) from None
     except (paramiko.SSHException, ValueError, UnicodeDecodeError) as exc:
-        raise BnnDeployError(f"{path} is not a usable SSH private key ({exc}); pass --key an "
-                             "OpenSSH private key (ed25519, ecdsa or rsa)") from None
+        raise BnnDeployError(
+            f"{path} is not a usable SSH private key ({exc}); pass --key an OpenSSH private key (ed25519, ecdsa or rsa)"
+        ) from None
     except PermissionError:
-        raise BnnDeployError(f"cannot read SSH key {path} (permission denied); check its "
-                             "owner and mode (600)") from None
+        raise BnnDeployError(
+            f"cannot read SSH key {path} (permission denied); check its owner and mode (600)"
+        ) from None
 
 
 class SshTransport:
     """A connected SSH session to ``user@host:port``."""
 
-    def __init__(self, host: str, *, user: str | None = None, port: int = 22,
-                 key: str | os.PathLike | None = None, known_hosts: str | os.PathLike | None = None,
-                 accept_new_host_key: bool = False,
-                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        host: str,
+        *,
+        user: str | None = None,
+        port: int = 22,
+        key: str | os.PathLike | None = None,
+        known_hosts: str | os.PathLike | None = None,
+        accept_new_host_key: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ):
         self.host = host
         self.user = user or os.environ.get("USER") or "root"
         self.port = int(port)
         self.key = Path(key).expanduser() if key else None
-        self.known_hosts = (Path(known_hosts).expanduser() if known_hosts
-                            else Path.home() / ".ssh" / "known_hosts")
+        self.known_hosts = Path(known_hosts).expanduser() if known_hosts else Path.home() / ".ssh" / "known_hosts"
         self.accept_new_host_key = accept_new_host_key
         self.connect_timeout = connect_timeout
         self.description = host_label(self.user, host, self.port)
@@ -139,16 +159,25 @@ class SshTransport:
             try:
                 client.load_host_keys(str(self.known_hosts))
             except (OSError, paramiko.SSHException) as exc:
-                raise BnnDeployError(f"cannot read known_hosts file {self.known_hosts} ({exc}); "
-                                     "fix or move it") from None
-        client.set_missing_host_key_policy(_host_key_policy(self.known_hosts,
-                                                            self.accept_new_host_key))
+                raise BnnDeployError(
+                    f"cannot read known_hosts file {self.known_hosts} ({exc}); fix or move it"
+                ) from None
+        client.set_missing_host_key_policy(_host_key_policy(self.known_hosts, self.accept_new_host_key))
         t = self.connect_timeout
         started = time.monotonic()
         try:
-            client.connect(self.host, port=self.port, username=self.user, pkey=pkey,
-                           allow_agent=pkey is None, look_for_keys=pkey is None, timeout=t,
-                           banner_timeout=t, auth_timeout=t, channel_timeout=t)
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.user,
+                pkey=pkey,
+                allow_agent=pkey is None,
+                look_for_keys=pkey is None,
+                timeout=t,
+                banner_timeout=t,
+                auth_timeout=t,
+                channel_timeout=t,
+            )
         except BaseException as exc:
             client.close()
             raise self._connect_error(exc, time.monotonic() - started) from None
@@ -168,31 +197,45 @@ class SshTransport:
                 f"the host key of {where} CHANGED (now {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, known_hosts has {fingerprint(exc.expected_key)}): "
                 "someone may be intercepting the connection; if the board was reinstalled, remove "
-                f"the old key with ssh-keygen -R '{name}' -f {self.known_hosts} and rerun")
+                f"the old key with ssh-keygen -R '{name}' -f {self.known_hosts} and rerun"
+            )
         if isinstance(exc, paramiko.AuthenticationException):
             used = f"key {self.key}" if self.key else "ssh-agent and ~/.ssh/id_* keys"
             return BnnDeployError(
                 f"{where} refused the login with {used}; check the user name and --key, and that "
-                "the public key is in ~/.ssh/authorized_keys on the board (ssh-copy-id)")
+                "the public key is in ~/.ssh/authorized_keys on the board (ssh-copy-id)"
+            )
         if isinstance(exc, socket.gaierror):
-            return BnnDeployError(f"cannot resolve {self.host} ({exc.strerror}); check the name or "
-                                  "use the board's IP address")
+            return BnnDeployError(
+                f"cannot resolve {self.host} ({exc.strerror}); check the name or use the board's IP address"
+            )
         refused = isinstance(exc, ConnectionRefusedError) or (
             isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError)
-            and all(isinstance(e, ConnectionRefusedError) for e in exc.errors.values()))
+            and all(isinstance(e, ConnectionRefusedError) for e in exc.errors.values())
+        )
         if refused:
-            return BnnDeployError(f"{where} refused the connection; check the port and that sshd "
-                                  "runs on the board (sudo systemctl enable --now ssh)")
+            return BnnDeployError(
+                f"{where} refused the connection; check the port and that sshd "
+                "runs on the board (sudo systemctl enable --now ssh)"
+            )
         # A silent server surfaces as a timeout, a banner error or (paramiko racing its own
         # transport thread) "No existing session"; what they share is that the time ran out.
-        if isinstance(exc, (socket.timeout, TimeoutError)) or "timeout" in str(exc).lower() \
-                or "banner" in str(exc).lower() or elapsed >= 0.9 * self.connect_timeout:
-            return BnnDeployError(f"no SSH answer from {where} within {self.connect_timeout:g} s; "
-                                  "check the address, that the board is on and on the network, "
-                                  "and that sshd runs")
+        if (
+            isinstance(exc, (socket.timeout, TimeoutError))
+            or "timeout" in str(exc).lower()
+            or "banner" in str(exc).lower()
+            or elapsed >= 0.9 * self.connect_timeout
+        ):
+            return BnnDeployError(
+                f"no SSH answer from {where} within {self.connect_timeout:g} s; "
+                "check the address, that the board is on and on the network, "
+                "and that sshd runs"
+            )
         if isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
-            return BnnDeployError(f"cannot connect to {where} ({type(exc).__name__}: "
-                                  f"{exc or 'connection closed'}); check the address, port and sshd")
+            return BnnDeployError(
+                f"cannot connect to {where} ({type(exc).__name__}: "
+                f"{exc or 'connection closed'}); check the address, port and sshd"
+            )
         return exc
 
     def _alive(self) -> bool:
@@ -233,8 +276,7 @@ class SshTransport:
     def run(self, command: str, *, timeout: float) -> RunResult:
         """Run ``command`` on the board; kill it there and raise after ``timeout`` seconds."""
         if not self._alive():
-            raise ConnectionLost(f"the SSH connection to {self.description} is closed; check the "
-                                 "board and rerun")
+            raise ConnectionLost(f"the SSH connection to {self.description} is closed; check the board and rerun")
         start = time.monotonic()
         try:
             channel = self._client.get_transport().open_session(timeout=self.connect_timeout)
@@ -252,8 +294,7 @@ class SshTransport:
                 if channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
                     busy = True
-                if channel.exit_status_ready() and not channel.recv_ready() \
-                        and not channel.recv_stderr_ready():
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
                 if channel.closed or not self._alive():
                     break
@@ -270,8 +311,7 @@ class SshTransport:
             # paramiko closes the channel (status -1) slightly before it marks the transport dead.
             raise self._lost(command, None)
         _, stdout = split_pid(out.decode("utf-8", "replace"))
-        return RunResult(command, status, stdout,
-                         err.decode("utf-8", "replace"), time.monotonic() - start)
+        return RunResult(command, status, stdout, err.decode("utf-8", "replace"), time.monotonic() - start)
 
     def _kill(self, pid: int | None) -> None:
         """Kill the timed-out command's process group on the board (best effort)."""
@@ -288,8 +328,10 @@ class SshTransport:
     def _lost(self, what: str, exc: BaseException | None) -> ConnectionLost:
         short = what if len(what) < 100 else what[:97] + "..."
         detail = f" ({type(exc).__name__}: {exc})" if exc else ""
-        return ConnectionLost(f"the SSH connection to {self.description} was lost during "
-                              f"`{short}`{detail}; check the board (power, network, sshd) and rerun")
+        return ConnectionLost(
+            f"the SSH connection to {self.description} was lost during "
+            f"`{short}`{detail}; check the board (power, network, sshd) and rerun"
+        )
 
     # ------------------------------------------------------------ files
 
@@ -298,8 +340,10 @@ class SshTransport:
             try:
                 self._sftp = self._client.open_sftp()
             except Exception as exc:
-                raise BnnDeployError(f"cannot open SFTP on {self.description} ({exc}); enable the "
-                                     "sftp subsystem in the board's sshd_config") from None
+                raise BnnDeployError(
+                    f"cannot open SFTP on {self.description} ({exc}); enable the "
+                    "sftp subsystem in the board's sshd_config"
+                ) from None
         return self._sftp
 
     def put(self, local, remote: str, mode: int = 0o644) -> None:
@@ -313,8 +357,9 @@ class SshTransport:
         except OSError as exc:
             if not self._alive():
                 raise self._lost(f"upload of {Path(local).name}", exc) from None
-            raise BnnDeployError(f"cannot upload {local} to {self.description}:{remote} ({exc}); "
-                                 "check free space and the work directory") from None
+            raise BnnDeployError(
+                f"cannot upload {local} to {self.description}:{remote} ({exc}); check free space and the work directory"
+            ) from None
         except Exception as exc:
             raise self._lost(f"upload of {Path(local).name}", exc) from None
 
@@ -326,8 +371,9 @@ class SshTransport:
         except BnnDeployError:
             raise
         except FileNotFoundError:
-            raise BnnDeployError(f"{remote} was not produced on {self.description}; see the "
-                                 "runner's output above") from None
+            raise BnnDeployError(
+                f"{remote} was not produced on {self.description}; see the runner's output above"
+            ) from None
         except Exception as exc:
             if not self._alive():
                 raise self._lost(f"download of {remote}", exc) from None

@@ -60,15 +60,18 @@ def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.n
             raise BnnDeployError(f"--images {folder} is not a directory; give a folder of PNG/JPEG images")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
-            raise BnnDeployError(f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); "
-                                 "add some or pick another folder")
+            raise BnnDeployError(
+                f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); add some or pick another folder"
+            )
         images = [(p.name, load_image(p)) for p in files]
     need = min_image_side(scale)
     for name, img in images:
         h, w = img.shape[:2]
         if min(h, w) < need:
-            raise BnnDeployError(f"image {name} is {w}x{h}, too small to evaluate at x{scale} (needs at least "
-                                 f"{need}x{need} HR pixels); remove it or use larger images")
+            raise BnnDeployError(
+                f"image {name} is {w}x{h}, too small to evaluate at x{scale} (needs at least "
+                f"{need}x{need} HR pixels); remove it or use larger images"
+            )
     return images
 
 
@@ -87,8 +90,8 @@ def _pytorch_predict(checkpoint: str, *, k=None, trust_pickle=False, model=None)
 
 def _artifact_size_for_budget(exp, fmt: str, role: str, budget: int | None, kernel: str | None):
     """The artifact of ``fmt``/``role`` with the largest input size whose measured peak fits ``budget``."""
-    from bnn_deploy.runtimes.isolated import measure_peak_memory
     from bnn_deploy.core.tiling import choose_input_size
+    from bnn_deploy.runtimes.isolated import measure_peak_memory
 
     arts = exp.of(fmt, role)
     if not arts:
@@ -96,8 +99,9 @@ def _artifact_size_for_budget(exp, fmt: str, role: str, budget: int | None, kern
     if arts[0].input_hw is None:
         return arts[0], None
     by_hw = {tuple(a.input_hw): a for a in arts}
-    hw, need = choose_input_size(list(by_hw), budget,
-                                 lambda size: measure_peak_memory(by_hw[size], scale=exp.scale, kernel=kernel))
+    hw, need = choose_input_size(
+        list(by_hw), budget, lambda size: measure_peak_memory(by_hw[size], scale=exp.scale, kernel=kernel)
+    )
     return by_hw[hw], need
 
 
@@ -111,8 +115,13 @@ def _deployed(exp, budget: int | None) -> list[dict]:
     from bnn_deploy.runtimes.lce import verify_kernel
 
     out = []
-    for fmt, role in (("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"),
-                      ("tflite-float", "float-ref"), ("tflite-int8", "float-ref")):
+    for fmt, role in (
+        ("lce", "binary"),
+        ("tflite-float", "binary"),
+        ("onnx", "binary"),
+        ("tflite-float", "float-ref"),
+        ("tflite-int8", "float-ref"),
+    ):
         kernel = _LCE_KERNEL if fmt == "lce" else None
         art, need = _artifact_size_for_budget(exp, fmt, role, budget, kernel)
         if art is None:
@@ -121,25 +130,40 @@ def _deployed(exp, budget: int | None) -> list[dict]:
         if fmt == "lce":
             check = verify_kernel(art.file, bench_input(art.input_hw, exp.scale), _LCE_KERNEL)
             kernel = check["kernel"]
-        out.append({"name": art.name, "format": fmt, "role": role, "artifact": art,
-                    "runner": open_artifact(art, kernel=kernel), "estimated_bytes": need, "kernel_check": check})
+        out.append(
+            {
+                "name": art.name,
+                "format": fmt,
+                "role": role,
+                "artifact": art,
+                "runner": open_artifact(art, kernel=kernel),
+                "estimated_bytes": need,
+                "kernel_check": check,
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------- the evaluation
 
 
-def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None = None,
-             memory_budget: int | None = None, overlap: int | None = None, k: float | None = None,
-             trust_pickle: bool = False, progress=None) -> dict:
+def evaluate(
+    target: str,
+    *,
+    images_dir: str | None = None,
+    out_dir: str | None = None,
+    memory_budget: int | None = None,
+    overlap: int | None = None,
+    k: float | None = None,
+    trust_pickle: bool = False,
+    progress=None,
+) -> dict:
     """Evaluate an export directory or a checkpoint (see module docstring); returns the report."""
     from bnn_deploy.core.images import bicubic_upscale
-    from bnn_deploy.core.metrics import sr_metrics
+    from bnn_deploy.core.metrics import protocol, sr_metrics
     from bnn_deploy.core.parity import Parity, compare
-    from bnn_deploy.core.tiling import predict_image
     from bnn_deploy.core.photos import lr_hr_pair
-    from bnn_deploy.core.metrics import protocol
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP, predict_image
 
     say = progress or (lambda _m: None)
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
@@ -154,8 +178,7 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
         for role in ("binary", "float-ref"):
             ref = exp.of("pytorch", role)
             if ref:
-                references[role] = {"name": ref[0].name, "file": ref[0].file,
-                                    "predict": _pytorch_predict(ref[0].file)}
+                references[role] = {"name": ref[0].name, "file": ref[0].file, "predict": _pytorch_predict(ref[0].file)}
         deployed = _deployed(exp, memory_budget)
         notes = list(exp.notes)
         default_out = Path(exp.path) / "eval"
@@ -164,8 +187,11 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
 
         loaded = load_checkpoint(target, k=k, trust_pickle=trust_pickle)
         scale, source = int(loaded.config["scale"]), loaded.path
-        references["binary"] = {"name": "pytorch", "file": loaded.path,
-                                "predict": _pytorch_predict(loaded.path, model=loaded.model)}
+        references["binary"] = {
+            "name": "pytorch",
+            "file": loaded.path,
+            "predict": _pytorch_predict(loaded.path, model=loaded.model),
+        }
         notes = []
         default_out = Path("bnn-deploy-out") / "eval" / loaded.name
     out = Path(out_dir) if out_dir is not None else default_out
@@ -188,8 +214,9 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
             outputs[ref["name"]] = ref["predict"](lr[None])[0]
         tiles = {}
         for d in deployed:
-            outputs[d["name"]], tiles[d["name"]] = predict_image(d["runner"].predict, d["runner"].input_shape, lr,
-                                                                 scale, overlap)
+            outputs[d["name"]], tiles[d["name"]] = predict_image(
+                d["runner"].predict, d["runner"].input_shape, lr, scale, overlap
+            )
         for name in names:
             row = {"image": image_name, **sr_metrics(outputs[name], hr, scale)}
             role_ref = next((d for d in deployed if d["name"] == name), None)
@@ -203,33 +230,63 @@ def evaluate(target: str, *, images_dir: str | None = None, out_dir: str | None 
     models = []
     for name in names:
         rows = per_model[name]
-        entry = {"name": name, "images": rows,
-                 "mean": {m: float(np.mean([r[m] for r in rows])) for m in ("psnr", "ssim")}}
+        entry = {
+            "name": name,
+            "images": rows,
+            "mean": {m: float(np.mean([r[m] for r in rows])) for m in ("psnr", "ssim")},
+        }
         d = next((d for d in deployed if d["name"] == name), None)
         if d is not None:
             got = pairs[name]
-            parity = (compare([o for _, o, _ in got], [r for _, _, r in got], names=[n for n, _, _ in got],
-                              reference="PyTorch on the whole image, same model") if got else
-                      Parity.not_measured("the PyTorch model of this artifact was not found"))
-            entry.update({"format": d["format"], "role": d["role"], "file": d["artifact"].file,
-                          "sha256": d["artifact"].sha256, "runtime": d["runner"].runtime, "kernel": d["runner"].kernel,
-                          "kernel_check": d["kernel_check"],
-                          "tile": None if d["runner"].input_shape is None else
-                          {"input_size": f"{d['runner'].input_shape[2]}x{d['runner'].input_shape[1]}",
-                           "overlap": overlap, "measured_peak_bytes": d["estimated_bytes"]},
-                          "parity": parity.to_json(),
-                          "padded_images": [r["image"] for r in rows if r["padded"]]})
+            parity = (
+                compare(
+                    [o for _, o, _ in got],
+                    [r for _, _, r in got],
+                    names=[n for n, _, _ in got],
+                    reference="PyTorch on the whole image, same model",
+                )
+                if got
+                else Parity.not_measured("the PyTorch model of this artifact was not found")
+            )
+            entry.update(
+                {
+                    "format": d["format"],
+                    "role": d["role"],
+                    "file": d["artifact"].file,
+                    "sha256": d["artifact"].sha256,
+                    "runtime": d["runner"].runtime,
+                    "kernel": d["runner"].kernel,
+                    "kernel_check": d["kernel_check"],
+                    "tile": None
+                    if d["runner"].input_shape is None
+                    else {
+                        "input_size": f"{d['runner'].input_shape[2]}x{d['runner'].input_shape[1]}",
+                        "overlap": overlap,
+                        "measured_peak_bytes": d["estimated_bytes"],
+                    },
+                    "parity": parity.to_json(),
+                    "padded_images": [r["image"] for r in rows if r["padded"]],
+                }
+            )
         elif name != "bicubic":
             role = next(r for r, ref in references.items() if ref["name"] == name)
             entry.update({"format": "pytorch", "role": role, "file": references[role]["file"]})
         models.append(entry)
-    report = {"source": source, "kind": "export" if is_export else "checkpoint", "scale": scale,
-              "images": [name for name, _ in images],
-              "protocol": protocol(scale),
-              "memory_budget_bytes": memory_budget, "tile_overlap": overlap, "models": models,
-              "crops": crops, "crops_dir": str(crops_dir), "notes": notes,
-              # what `export` may remove when it replaces the artifacts these results describe
-              "files_written": [os.path.relpath(c["file"], out) for c in crops]}
+    report = {
+        "source": source,
+        "kind": "export" if is_export else "checkpoint",
+        "scale": scale,
+        "images": [name for name, _ in images],
+        "protocol": protocol(scale),
+        "memory_budget_bytes": memory_budget,
+        "tile_overlap": overlap,
+        "models": models,
+        "crops": crops,
+        "crops_dir": str(crops_dir),
+        "notes": notes,
+        # what `export` may remove when it replaces the artifacts these results describe
+        "files_written": [os.path.relpath(c["file"], out) for c in crops],
+    }
     write_json(out / "eval.json", report, REPORT_DIGITS)
     report["json"] = str(out / "eval.json")
     return report
@@ -258,8 +315,12 @@ def _window(diff: np.ndarray, size: int) -> tuple[int, int]:
     step = max(1, size // 4)
     for top in list(range(0, h - size_h + 1, step)) + [h - size_h]:
         for left in list(range(0, w - size_w + 1, step)) + [w - size_w]:
-            total = (integral[top + size_h, left + size_w] - integral[top, left + size_w]
-                     - integral[top + size_h, left] + integral[top, left])
+            total = (
+                integral[top + size_h, left + size_w]
+                - integral[top, left + size_w]
+                - integral[top + size_h, left]
+                + integral[top, left]
+            )
             if total > best:
                 best, where = total, (top, left)
     return where
@@ -270,8 +331,10 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
     from bnn_deploy.core.images import save_image
 
     float_name = (references.get("float-ref") or references.get("binary") or {}).get("name")
-    binary = next((d["name"] for fmt in _BINARY_PREFERENCE for d in deployed
-                   if d["format"] == fmt and d["role"] == "binary"), None)
+    binary = next(
+        (d["name"] for fmt in _BINARY_PREFERENCE for d in deployed if d["format"] == fmt and d["role"] == "binary"),
+        None,
+    )
     binary = binary or (references.get("binary") or {}).get("name") or (deployed[0]["name"] if deployed else "bicubic")
     if float_name == binary:  # a checkpoint alone: the model against HR
         float_name = None
@@ -284,16 +347,26 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
         who = "float ref" if references.get("float-ref", {}).get("name") == float_name else "PyTorch fp32"
         panels.append((f"{who}: {float_name}", outputs[float_name]))
     panels.append((f"binary: {binary}", outputs[binary]))
-    crops = [(label, np.clip(img[top:top + size_h, left:left + size_w], 0, 1)) for label, img in panels]
-    crops.append((f"|binary - {'float' if float_name else 'HR'}| x{DIFF_GAIN:g}",
-                  heat_map(diff[top:top + size_h, left:left + size_w])))
+    crops = [(label, np.clip(img[top : top + size_h, left : left + size_w], 0, 1)) for label, img in panels]
+    crops.append(
+        (
+            f"|binary - {'float' if float_name else 'HR'}| x{DIFF_GAIN:g}",
+            heat_map(diff[top : top + size_h, left : left + size_w]),
+        )
+    )
     canvas = _side_by_side(crops)
     # Keep a non-PNG source's suffix in the name, so a.png and a.jpg do not overwrite one crop.
     name = image_name if image_name.lower().endswith(".png") else f"{image_name}.png"
     path = crops_dir / name
     save_image(path, canvas)
-    return {"image": image_name, "file": str(path), "window_hr": [left, top, size_w, size_h],
-            "panels": [label for label, _ in crops], "diff_gain": DIFF_GAIN, "diff_between": [binary, against]}
+    return {
+        "image": image_name,
+        "file": str(path),
+        "window_hr": [left, top, size_w, size_h],
+        "panels": [label for label, _ in crops],
+        "diff_gain": DIFF_GAIN,
+        "diff_between": [binary, against],
+    }
 
 
 def _side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
@@ -320,9 +393,11 @@ def _side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
 def render_eval(report: dict) -> str:
     """Text table: per model the mean PSNR/SSIM (and worst parity vs PyTorch), then where crops went."""
     nw = max([len(m["name"]) for m in report["models"]] + [8]) + 1
-    lines = [f"{report['source']}  (x{report['scale']}, {len(report['images'])} images: "
-             f"{', '.join(report['images'][:4])}{' ...' if len(report['images']) > 4 else ''})",
-             f"{'model':<{nw}} {'PSNR':>7} {'SSIM':>7} {'parity vs PyTorch':>18} {'tiles':>16}"]
+    lines = [
+        f"{report['source']}  (x{report['scale']}, {len(report['images'])} images: "
+        f"{', '.join(report['images'][:4])}{' ...' if len(report['images']) > 4 else ''})",
+        f"{'model':<{nw}} {'PSNR':>7} {'SSIM':>7} {'parity vs PyTorch':>18} {'tiles':>16}",
+    ]
     for m in report["models"]:
         par = (m.get("parity") or {}).get("psnr_db", "")
         par_s = "n/a" if par is None else (par if isinstance(par, str) else f"{par:.1f} dB")
@@ -332,8 +407,10 @@ def render_eval(report: dict) -> str:
     padded = {img for m in report["models"] for img in m.get("padded_images", [])}
     if padded:
         who = [m["name"] for m in report["models"] if m.get("padded_images")]
-        lines.append(f"note: {', '.join(sorted(padded))} smaller than the input of {', '.join(who)}: edge-padded "
-                     "to the tile, so outputs near that border are approximate (see parity)")
+        lines.append(
+            f"note: {', '.join(sorted(padded))} smaller than the input of {', '.join(who)}: edge-padded "
+            "to the tile, so outputs near that border are approximate (see parity)"
+        )
     lines.append(f"protocol: {report['protocol']}")
     lines.append(f"crops (HR | bicubic | float | binary | |diff| x{DIFF_GAIN:g}) in {report['crops_dir']}")
     lines.append(f"wrote {report['json']}")

@@ -9,8 +9,7 @@ from bnn_deploy.models.checkpoint import load_checkpoint
 from bnn_deploy.models.run import run_image
 
 
-def upscale_file(ckpt: str, image: str, output: str, *, k: float | None = None,
-                 trust_pickle: bool = False) -> dict:
+def upscale_file(ckpt: str, image: str, output: str, *, k: float | None = None, trust_pickle: bool = False) -> dict:
     """Upscale ``image`` with ``ckpt`` and write a PNG to ``output``; returns what was done."""
     loaded = load_checkpoint(ckpt, k=k, trust_pickle=trust_pickle)
     lr = load_image(image)
@@ -18,6 +17,13 @@ def upscale_file(ckpt: str, image: str, output: str, *, k: float | None = None,
     sr = run_image(loaded.model, lr)
     seconds = time.perf_counter() - start
     save_image(output, sr)
-    return {"checkpoint": loaded.path, "arch": loaded.arch, "scale": loaded.config["scale"],
-            "image": image, "output": output, "input_size": [lr.shape[1], lr.shape[0]],
-            "output_size": [sr.shape[1], sr.shape[0]], "seconds": seconds}
+    return {
+        "checkpoint": loaded.path,
+        "arch": loaded.arch,
+        "scale": loaded.config["scale"],
+        "image": image,
+        "output": output,
+        "input_size": [lr.shape[1], lr.shape[0]],
+        "output_size": [sr.shape[1], sr.shape[0]],
+        "seconds": seconds,
+    }

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnn_deploy.models.layout import (check_positive, check_scale, conv3x3, init_float_convs,
-                                      lrelu, upsample_stages)
+from bnn_deploy.models.layout import check_positive, check_scale, conv3x3, init_float_convs, lrelu, upsample_stages
 from bnn_deploy.models.registry import register
 from bnn_deploy.models.units import BinaryBlock, BinaryUpUnit, make_unit, normalize_unit
 
@@ -31,22 +30,35 @@ DEFAULT_K = 130.0
 class BBCU(nn.Module):
     """BBCU-L (``variant="L"``: float upsampler and ``conv_hr``) or BBCU-M (``"M"``: binary ones)."""
 
-    def __init__(self, variant: str = "L", scale: int = 4, num_feat: int = 64, num_block: int = 16,
-                 k: float = DEFAULT_K, num_in_ch: int = 3, num_out_ch: int = 3,
-                 unit: dict | None = None):
+    def __init__(
+        self,
+        variant: str = "L",
+        scale: int = 4,
+        num_feat: int = 64,
+        num_block: int = 16,
+        k: float = DEFAULT_K,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        unit: dict | None = None,
+    ):
         super().__init__()
         if variant not in ("L", "M"):
             raise ValueError(f"variant must be 'L' or 'M', not {variant!r}")
         scale = check_scale(scale)
-        check_positive(num_feat=num_feat, num_block=num_block, num_in_ch=num_in_ch,
-                       num_out_ch=num_out_ch)
+        check_positive(num_feat=num_feat, num_block=num_block, num_in_ch=num_in_ch, num_out_ch=num_out_ch)
         if not float(k) > 0:
             raise ValueError(f"k must be positive, not {k}")
         unit = normalize_unit(unit)
         self.arch = f"bbcu_{variant.lower()}"
-        self.config = {"scale": scale, "num_feat": num_feat, "num_block": num_block,
-                       "k": float(k), "num_in_ch": num_in_ch, "num_out_ch": num_out_ch,
-                       "unit": unit}
+        self.config = {
+            "scale": scale,
+            "num_feat": num_feat,
+            "num_block": num_block,
+            "k": float(k),
+            "num_in_ch": num_in_ch,
+            "num_out_ch": num_out_ch,
+            "unit": unit,
+        }
         self.variant, self.scale, self.k = variant, scale, float(k)
         self.stages = upsample_stages(scale)
 
@@ -60,8 +72,9 @@ class BBCU(nn.Module):
             setattr(self, f"upconv{i}", up)
         self.conv_hr = conv3x3(num_feat, num_feat) if variant == "L" else make_unit(unit, num_feat)
         self.conv_last = conv3x3(num_feat, num_out_ch)
-        init_float_convs([self.conv_first, self.conv_last] +
-                         ([self.conv_hr] + self.upconvs() if variant == "L" else []))
+        init_float_convs(
+            [self.conv_first, self.conv_last] + ([self.conv_hr] + self.upconvs() if variant == "L" else [])
+        )
 
     def upconvs(self) -> list[nn.Module]:
         """The upsampling stages in order (``upconv1`` [, ``upconv2``])."""

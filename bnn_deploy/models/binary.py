@@ -32,9 +32,11 @@ def approx_sign_surrogate(x: torch.Tensor) -> torch.Tensor:
 
     Its derivative ``2 - 2|x|`` on (-1, 1) is the activation gradient used in training.
     """
-    return torch.where(x < -1, -torch.ones_like(x),
-                       torch.where(x < 0, x * x + 2 * x,
-                                   torch.where(x < 1, -x * x + 2 * x, torch.ones_like(x))))
+    return torch.where(
+        x < -1,
+        -torch.ones_like(x),
+        torch.where(x < 0, x * x + 2 * x, torch.where(x < 1, -x * x + 2 * x, torch.ones_like(x))),
+    )
 
 
 def binary_activation(x: torch.Tensor) -> torch.Tensor:
@@ -89,8 +91,7 @@ class BinaryConv2d(nn.Module):
 
     is_binary = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 alpha: str = "mean"):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, alpha: str = "mean"):
         super().__init__()
         if alpha not in ("mean", "learned"):
             raise ValueError(f"alpha must be 'mean' or 'learned', not {alpha!r}")
@@ -124,5 +125,4 @@ class BinaryConv2d(nn.Module):
         return F.conv2d(x, weight, None, stride=1, padding=self.padding)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"alpha={self.alpha_mode}")
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, alpha={self.alpha_mode}"

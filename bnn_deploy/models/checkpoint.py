@@ -20,9 +20,8 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.core.fileio import atomic_path, sha256_file
-from bnn_deploy.core.errors import first_line
 
 FORMAT = "bnn-deploy"
 FORMAT_VERSION = 1
@@ -69,22 +68,31 @@ def read_checkpoint_file(path: str, trust_pickle: bool = False):
                 f"{path} needs full unpickling (it stores Python objects such as a whole nn.Module), "
                 "which can run code from the file; pass --trust-pickle only if you trust its source"
             ) from exc
-        raise BnnDeployError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)}); "
-                             "give a .pt/.pth file saved with torch.save") from exc
+        raise BnnDeployError(
+            f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)}); "
+            "give a .pt/.pth file saved with torch.save"
+        ) from exc
     except (ModuleNotFoundError, AttributeError) as exc:
-        raise BnnDeployError(f"{path} is a pickled object whose class cannot be imported here "
-                             f"({type(exc).__name__}: {first_line(exc, 200)}); load it in its own code and save "
-                             "model.state_dict() instead") from exc
+        raise BnnDeployError(
+            f"{path} is a pickled object whose class cannot be imported here "
+            f"({type(exc).__name__}: {first_line(exc, 200)}); load it in its own code and save "
+            "model.state_dict() instead"
+        ) from exc
     except Exception as exc:  # torch raises RuntimeError/EOFError/… for truncated or foreign files
-        raise BnnDeployError(f"{path} is not a readable PyTorch checkpoint, or it is truncated "
-                             f"({type(exc).__name__}: {first_line(exc, 200)}); re-download or re-save it") from exc
+        raise BnnDeployError(
+            f"{path} is not a readable PyTorch checkpoint, or it is truncated "
+            f"({type(exc).__name__}: {first_line(exc, 200)}); re-download or re-save it"
+        ) from exc
 
 
 def _is_state_dict(obj) -> bool:
     import torch
 
-    return isinstance(obj, dict) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def unpack_checkpoint(obj, path: str = "checkpoint") -> tuple[dict, str | None, dict | None, str, dict]:
@@ -97,16 +105,18 @@ def unpack_checkpoint(obj, path: str = "checkpoint") -> tuple[dict, str | None, 
     if isinstance(obj, nn.Module):
         return obj.state_dict(), getattr(obj, "arch", None), getattr(obj, "config", None), "pickle", {}
     if not isinstance(obj, dict):
-        raise BnnDeployError(f"{path} holds a {type(obj).__name__}, not a model state dict; "
-                             "save model.state_dict() with torch.save")
+        raise BnnDeployError(
+            f"{path} holds a {type(obj).__name__}, not a model state dict; save model.state_dict() with torch.save"
+        )
     if obj.get("format") == FORMAT:
         if int(obj.get("version", 0)) > FORMAT_VERSION:
-            raise BnnDeployError(f"{path} uses bnn-deploy checkpoint version {obj.get('version')}, "
-                                 f"newer than this bnn-deploy reads ({FORMAT_VERSION}); upgrade")
+            raise BnnDeployError(
+                f"{path} uses bnn-deploy checkpoint version {obj.get('version')}, "
+                f"newer than this bnn-deploy reads ({FORMAT_VERSION}); upgrade"
+            )
         missing = [k for k in ("arch", "config", "state_dict") if k not in obj]
         if missing:
-            raise BnnDeployError(f"{path} is a damaged bnn-deploy checkpoint (no {', '.join(missing)}); "
-                                 "re-save it")
+            raise BnnDeployError(f"{path} is a damaged bnn-deploy checkpoint (no {', '.join(missing)}); re-save it")
         return obj["state_dict"], obj["arch"], dict(obj["config"]), FORMAT, dict(obj.get("meta", {}))
     for key in ("params_ema", "params"):
         if _is_state_dict(obj.get(key)):
@@ -117,14 +127,16 @@ def unpack_checkpoint(obj, path: str = "checkpoint") -> tuple[dict, str | None, 
     if _is_state_dict(obj):
         return obj, None, None, "state_dict", {}
     shown = ", ".join(map(str, list(obj)[:6]))
-    raise BnnDeployError(f"{path} is a dict without model weights (keys: {shown}); expected a state "
-                         "dict, BasicSR's {'params': ...} or a bnn-deploy checkpoint")
+    raise BnnDeployError(
+        f"{path} is a dict without model weights (keys: {shown}); expected a state "
+        "dict, BasicSR's {'params': ...} or a bnn-deploy checkpoint"
+    )
 
 
 def strip_prefix(sd: dict, prefix: str = "module.") -> dict:
     """Remove a DataParallel ``module.`` prefix when every key has it."""
     if sd and all(k.startswith(prefix) for k in sd):
-        return {k[len(prefix):]: v for k, v in sd.items()}
+        return {k[len(prefix) :]: v for k, v in sd.items()}
     return sd
 
 
@@ -133,17 +145,22 @@ def load_state_strict(model, sd: dict, path: str = "checkpoint") -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
-    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
-              for k, v in expected.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and tuple(sd[k].shape) != tuple(v.shape)
+    ]
     problems = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
         if items:
             more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
             problems.append(f"{label}: {', '.join(items[:5])}{more}")
     if problems:
-        raise BnnDeployError(f"{path} does not match {getattr(model, 'arch', 'the model')} "
-                             f"{getattr(model, 'config', '')}: {'; '.join(problems)}; "
-                             "check the architecture or re-save the checkpoint")
+        raise BnnDeployError(
+            f"{path} does not match {getattr(model, 'arch', 'the model')} "
+            f"{getattr(model, 'config', '')}: {'; '.join(problems)}; "
+            "check the architecture or re-save the checkpoint"
+        )
     model.load_state_dict(sd, strict=True)
 
 
@@ -160,8 +177,7 @@ def _apply_k(arch: str, config: dict, k: float | None) -> dict:
     return config
 
 
-def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
-                    trust_pickle: bool = False) -> LoadedCheckpoint:
+def load_checkpoint(path: str | os.PathLike, *, k: float | None = None, trust_pickle: bool = False) -> LoadedCheckpoint:
     """Read a checkpoint file, recognise or read its architecture, and build the model (eval mode).
 
     ``path`` may also name a bundled model (``bnn-deploy models`` lists them). ``k`` overrides
@@ -169,7 +185,6 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
     """
     from bnn_deploy.models.infer import infer_architecture
     from bnn_deploy.models.registry import create_model
-
     from bnn_deploy.models.zoo import resolve_model_path
 
     path = resolve_model_path(os.fspath(path))
@@ -182,8 +197,15 @@ def load_checkpoint(path: str | os.PathLike, *, k: float | None = None,
     model = create_model(arch, **config)
     load_state_strict(model, sd, path)
     model.eval()
-    return LoadedCheckpoint(model=model, arch=arch, config=model.config, path=path,
-                            sha256=sha256_file(path), source_format=source_format, meta=meta)
+    return LoadedCheckpoint(
+        model=model,
+        arch=arch,
+        config=model.config,
+        path=path,
+        sha256=sha256_file(path),
+        source_format=source_format,
+        meta=meta,
+    )
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -211,6 +233,14 @@ def plain_json(value):
 
 def save_checkpoint(path: str | os.PathLike, model, *, meta: dict | None = None) -> None:
     """Save ``model`` in bnn-deploy's self-describing format (loadable with weights_only=True)."""
-    atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "arch": model.arch,
-                       "config": plain_json(model.config), "state_dict": model.state_dict(),
-                       "meta": plain_json(dict(meta or {}))}, path)
+    atomic_torch_save(
+        {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "arch": model.arch,
+            "config": plain_json(model.config),
+            "state_dict": model.state_dict(),
+            "meta": plain_json(dict(meta or {})),
+        },
+        path,
+    )

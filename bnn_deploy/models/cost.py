@@ -41,10 +41,18 @@ def conv_layers(model, lr_hw: tuple[int, int]) -> list[dict]:
         out_c, in_c, kh, kw = weight.shape
         h, w = output.shape[-2:]
         groups = getattr(module, "groups", 1)
-        layers.append({"name": names[module], "kind": "binary" if module.is_binary else "float",
-                       "in_channels": int(in_c) * groups, "out_channels": int(out_c),
-                       "kernel": [int(kh), int(kw)], "output_hw": [int(h), int(w)],
-                       "macs": int(h * w * out_c * in_c * kh * kw), "params": int(weight.numel())})
+        layers.append(
+            {
+                "name": names[module],
+                "kind": "binary" if module.is_binary else "float",
+                "in_channels": int(in_c) * groups,
+                "out_channels": int(out_c),
+                "kernel": [int(kh), int(kw)],
+                "output_hw": [int(h), int(w)],
+                "macs": int(h * w * out_c * in_c * kh * kw),
+                "params": int(weight.numel()),
+            }
+        )
 
     handles = []
     for module in meta_model.modules():
@@ -73,10 +81,12 @@ def paper_cost(layers: list[dict]) -> dict:
     float_params = sum(layer["params"] for layer in layers if layer["kind"] == "float")
     binary_params = sum(layer["params"] for layer in layers if layer["kind"] == "binary")
     return {
-        "float_macs": float_macs, "binary_macs": binary_macs,
-        "float_params": float_params, "binary_params": binary_params,
+        "float_macs": float_macs,
+        "binary_macs": binary_macs,
+        "float_params": float_params,
+        "binary_params": binary_params,
         "ops": float_macs + binary_macs / BINARY_MAC_DIVISOR,
         "params": float_params + binary_params / BINARY_PARAM_DIVISOR,
         "convention": "OPs = float MACs + binary MACs/64; Params = float params + binary params/32 "
-                      "(conv weights only; BBCU paper, Table 1)",
+        "(conv weights only; BBCU paper, Table 1)",
     }

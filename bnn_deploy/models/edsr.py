@@ -59,15 +59,21 @@ def make_upsampler(scale: int, n_feats: int) -> nn.Sequential:
 class EDSR(nn.Module):
     """EDSR with a float (``binary=False``) or binary-unit (``binary=True``) body."""
 
-    def __init__(self, scale: int = 2, n_feats: int = 64, n_resblocks: int = 16,
-                 res_scale: float = 1.0, rgb_range: float = 255.0, binary: bool = False,
-                 unit: dict | None = None):
+    def __init__(
+        self,
+        scale: int = 2,
+        n_feats: int = 64,
+        n_resblocks: int = 16,
+        res_scale: float = 1.0,
+        rgb_range: float = 255.0,
+        binary: bool = False,
+        unit: dict | None = None,
+    ):
         super().__init__()
         scale = check_scale(scale)
         check_positive(n_feats=n_feats, n_resblocks=n_resblocks)
         self.arch = "binary_edsr" if binary else "edsr"
-        self.config = {"scale": scale, "n_feats": n_feats, "n_resblocks": n_resblocks,
-                       "rgb_range": float(rgb_range)}
+        self.config = {"scale": scale, "n_feats": n_feats, "n_resblocks": n_resblocks, "rgb_range": float(rgb_range)}
         if binary:
             unit = normalize_unit(unit)
             self.config["unit"] = unit

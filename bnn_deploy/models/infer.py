@@ -30,8 +30,10 @@ def _scale_from_upconv(sd, out_key: str, num_feat: int, has_second: bool) -> int
         return 4
     ratio, rem = divmod(sd[out_key].shape[0], num_feat)
     if rem or ratio not in (4, 9):
-        raise BnnDeployError(f"{out_key} has {sd[out_key].shape[0]} output channels, not 4 or 9 "
-                             f"times {num_feat} features; this is not a ×2/×3/×4 model we know")
+        raise BnnDeployError(
+            f"{out_key} has {sd[out_key].shape[0]} output channels, not 4 or 9 "
+            f"times {num_feat} features; this is not a ×2/×3/×4 model we know"
+        )
     return 2 if ratio == 4 else 3
 
 
@@ -48,8 +50,7 @@ def _infer_unit(sd, prefix: str) -> dict:
             return "none"
         return "spatial" if conv.shape[0] == 1 else "pixel"
 
-    unit = {"kind": "attention", "binary_attn": kind("attn_b"), "residual_attn": kind("attn_r"),
-            "reduction": 4}
+    unit = {"kind": "attention", "binary_attn": kind("attn_b"), "residual_attn": kind("attn_r"), "reduction": 4}
     for branch in ("attn_b", "attn_r"):
         fc1 = sd.get(f"{prefix}{branch}.fc1.weight")
         if fc1 is not None:
@@ -62,9 +63,12 @@ def infer_architecture(sd: dict) -> tuple[str, dict]:
     keys = list(sd)
     if "conv_first.weight" in sd and "conv_last.weight" in sd:
         num_feat, num_in_ch = sd["conv_first.weight"].shape[:2]
-        config = {"num_feat": int(num_feat), "num_in_ch": int(num_in_ch),
-                  "num_out_ch": int(sd["conv_last.weight"].shape[0]),
-                  "num_block": _count_indexed(keys, "body.")}
+        config = {
+            "num_feat": int(num_feat),
+            "num_in_ch": int(num_in_ch),
+            "num_out_ch": int(sd["conv_last.weight"].shape[0]),
+            "num_block": _count_indexed(keys, "body."),
+        }
         second = any(k.startswith("upconv2.") for k in keys)
         if "body.0.conv1.weight" in sd:
             config["scale"] = _scale_from_upconv(sd, "upconv1.weight", num_feat, second)
@@ -72,8 +76,7 @@ def infer_architecture(sd: dict) -> tuple[str, dict]:
         if "body.0.body.0.binary_conv.weight" in sd:
             config["unit"] = _infer_unit(sd, "body.0.body.0.")
             if "upconv1.binary_conv.weight" in sd:
-                config["scale"] = _scale_from_upconv(sd, "upconv1.binary_conv.weight", num_feat,
-                                                     second)
+                config["scale"] = _scale_from_upconv(sd, "upconv1.binary_conv.weight", num_feat, second)
                 return "bbcu_m", config
             if "upconv1.weight" in sd:
                 config["scale"] = _scale_from_upconv(sd, "upconv1.weight", num_feat, second)
@@ -94,6 +97,8 @@ def infer_architecture(sd: dict) -> tuple[str, dict]:
         if "body.0.body.0.weight" in sd:
             return "edsr", config
     shown = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
-    raise BnnDeployError(f"cannot recognise the architecture from the checkpoint keys ({shown}); "
-                         "supported: BBCU-L/M, MSRResNet, EDSR, binary EDSR — save custom models "
-                         "with bnn_deploy.models.checkpoint.save_checkpoint")
+    raise BnnDeployError(
+        f"cannot recognise the architecture from the checkpoint keys ({shown}); "
+        "supported: BBCU-L/M, MSRResNet, EDSR, binary EDSR — save custom models "
+        "with bnn_deploy.models.checkpoint.save_checkpoint"
+    )

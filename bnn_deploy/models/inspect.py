@@ -29,8 +29,9 @@ def describe_model(model, lr_hw: tuple[int, int]) -> dict:
     }
 
 
-def inspect_checkpoint(path: str, *, lr_hw: tuple[int, int] = (180, 320), k: float | None = None,
-                       trust_pickle: bool = False) -> dict:
+def inspect_checkpoint(
+    path: str, *, lr_hw: tuple[int, int] = (180, 320), k: float | None = None, trust_pickle: bool = False
+) -> dict:
     """Load ``path`` and describe it (see :func:`describe_model`)."""
     loaded = load_checkpoint(path, k=k, trust_pickle=trust_pickle)
     info = {"checkpoint": loaded.path, "sha256": loaded.sha256, "source_format": loaded.source_format}
@@ -48,8 +49,11 @@ def _si(value: float, unit: str = "") -> str:
 def render_inspection(info: dict) -> str:
     """Human-readable text for :func:`inspect_checkpoint`."""
     unit = info.get("unit") or {}
-    unit_text = "" if not unit or unit.get("kind") == "bbcu" else (
-        f"  unit: attention (binary branch {unit['binary_attn']}, residual {unit['residual_attn']})")
+    unit_text = (
+        ""
+        if not unit or unit.get("kind") == "bbcu"
+        else (f"  unit: attention (binary branch {unit['binary_attn']}, residual {unit['residual_attn']})")
+    )
     k_text = f"  k={info['k']:g}" if info.get("k") is not None else ""
     lr, hr = info["lr_size"], info["hr_size"]
     lines = [
@@ -62,14 +66,15 @@ def render_inspection(info: dict) -> str:
     ]
     for layer in info["layers"]:
         out_hw = f"{layer['output_hw'][1]}x{layer['output_hw'][0]}"
-        lines.append(f"{layer['name']:<28} {layer['kind']:<7} {layer['in_channels']:>5} "
-                     f"{layer['out_channels']:>5} {layer['kernel'][0]:>2}x{layer['kernel'][1]:<1} "
-                     f"{out_hw:>11} {_si(layer['macs']):>12}")
+        lines.append(
+            f"{layer['name']:<28} {layer['kind']:<7} {layer['in_channels']:>5} "
+            f"{layer['out_channels']:>5} {layer['kernel'][0]:>2}x{layer['kernel'][1]:<1} "
+            f"{out_hw:>11} {_si(layer['macs']):>12}"
+        )
     cost = info["cost"]
     lines += [
         "",
-        f"cost at LR {lr['width']}x{lr['height']} -> HR {hr['width']}x{hr['height']} "
-        "(BBCU paper convention):",
+        f"cost at LR {lr['width']}x{lr['height']} -> HR {hr['width']}x{hr['height']} (BBCU paper convention):",
         f"  OPs    {_si(cost['ops'])}  = float MACs {_si(cost['float_macs'])} + "
         f"binary MACs {_si(cost['binary_macs'])} / 64",
         f"  Params {_si(cost['params'])}  = float {_si(cost['float_params'])} + "

@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnn_deploy.models.layout import (check_positive, check_scale, conv3x3, init_float_convs,
-                                      lrelu, upsample_stages)
+from bnn_deploy.models.layout import check_positive, check_scale, conv3x3, init_float_convs, lrelu, upsample_stages
 from bnn_deploy.models.registry import register
 
 
@@ -32,15 +31,20 @@ class ResidualBlockNoBN(nn.Module):
 class MSRResNet(nn.Module):
     """Float SRResNet without BatchNorm (BasicSR ``MSRResNet``), for ×2, ×3, ×4."""
 
-    def __init__(self, scale: int = 4, num_feat: int = 64, num_block: int = 16, num_in_ch: int = 3,
-                 num_out_ch: int = 3):
+    def __init__(
+        self, scale: int = 4, num_feat: int = 64, num_block: int = 16, num_in_ch: int = 3, num_out_ch: int = 3
+    ):
         super().__init__()
         scale = check_scale(scale)
-        check_positive(num_feat=num_feat, num_block=num_block, num_in_ch=num_in_ch,
-                       num_out_ch=num_out_ch)
+        check_positive(num_feat=num_feat, num_block=num_block, num_in_ch=num_in_ch, num_out_ch=num_out_ch)
         self.arch = "msrresnet"
-        self.config = {"scale": scale, "num_feat": num_feat, "num_block": num_block,
-                       "num_in_ch": num_in_ch, "num_out_ch": num_out_ch}
+        self.config = {
+            "scale": scale,
+            "num_feat": num_feat,
+            "num_block": num_block,
+            "num_in_ch": num_in_ch,
+            "num_out_ch": num_out_ch,
+        }
         self.scale = scale
         self.stages = upsample_stages(scale)
         self.conv_first = conv3x3(num_in_ch, num_feat)

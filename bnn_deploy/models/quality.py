@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from bnn_deploy.core.images import bicubic_upscale
-from bnn_deploy.core.metrics import sr_metrics
+from bnn_deploy.core.metrics import protocol, sr_metrics
 from bnn_deploy.core.photos import holdout_photos, lr_hr_pair
-from bnn_deploy.core.metrics import protocol
 
 
 def evaluate_quality(model, scale: int, photos=None) -> dict:
@@ -26,9 +25,8 @@ def evaluate_quality(model, scale: int, photos=None) -> dict:
         lr, hr = lr_hr_pair(hr_full, scale)
         model_m = sr_metrics(run_image(model, lr), hr, scale)
         bicubic_m = sr_metrics(bicubic_upscale(lr, scale), hr, scale)
-        rows.append({"image": name, "lr_size": [lr.shape[1], lr.shape[0]],
-                     "model": model_m, "bicubic": bicubic_m})
-    mean = {who: {m: float(np.mean([r[who][m] for r in rows])) for m in ("psnr", "ssim")}
-            for who in ("model", "bicubic")}
-    return {"scale": scale, "images": rows, "mean": mean,
-            "protocol": protocol(scale)}
+        rows.append({"image": name, "lr_size": [lr.shape[1], lr.shape[0]], "model": model_m, "bicubic": bicubic_m})
+    mean = {
+        who: {m: float(np.mean([r[who][m] for r in rows])) for m in ("psnr", "ssim")} for who in ("model", "bicubic")
+    }
+    return {"scale": scale, "images": rows, "mean": mean, "protocol": protocol(scale)}

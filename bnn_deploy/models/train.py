@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,8 +33,8 @@ def sample_batch(pairs, rng: np.random.Generator, batch: int, lr_patch: int, sca
         lr, hr = pairs[rng.choice(len(pairs), p=weights / weights.sum())]
         y = int(rng.integers(0, lr.shape[0] - lr_patch + 1))
         x = int(rng.integers(0, lr.shape[1] - lr_patch + 1))
-        lp = lr[y:y + lr_patch, x:x + lr_patch]
-        hp = hr[y * scale:(y + lr_patch) * scale, x * scale:(x + lr_patch) * scale]
+        lp = lr[y : y + lr_patch, x : x + lr_patch]
+        hp = hr[y * scale : (y + lr_patch) * scale, x * scale : (x + lr_patch) * scale]
         k = int(rng.integers(0, 4))
         lp, hp = np.rot90(lp, k), np.rot90(hp, k)
         if rng.random() < 0.5:
@@ -44,8 +44,17 @@ def sample_batch(pairs, rng: np.random.Generator, batch: int, lr_patch: int, sca
     return np.ascontiguousarray(lrs, dtype=np.float32), np.ascontiguousarray(hrs, dtype=np.float32)
 
 
-def train_model(model, photos, *, steps: int, batch: int = 16, lr_patch: int = 32,
-                lr: float = 1e-3, seed: int = 0, progress: Callable[[int, float], None] | None = None):
+def train_model(
+    model,
+    photos,
+    *,
+    steps: int,
+    batch: int = 16,
+    lr_patch: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+):
     """Train ``model`` in place for ``steps`` Adam steps; returns a dict of training facts."""
     import torch
 
@@ -56,7 +65,8 @@ def train_model(model, photos, *, steps: int, batch: int = 16, lr_patch: int = 3
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
     model.train()
     start, running = time.perf_counter(), None
     for step in range(1, steps + 1):
@@ -70,5 +80,12 @@ def train_model(model, photos, *, steps: int, batch: int = 16, lr_patch: int = 3
         if progress and (step % 100 == 0 or step == steps):
             progress(step, running)
     model.eval()
-    return {"steps": steps, "batch": batch, "lr_patch": lr_patch, "learning_rate": lr,
-            "seed": seed, "final_loss": running, "seconds": time.perf_counter() - start}
+    return {
+        "steps": steps,
+        "batch": batch,
+        "lr_patch": lr_patch,
+        "learning_rate": lr,
+        "seed": seed,
+        "final_loss": running,
+        "seconds": time.perf_counter() - start,
+    }

@@ -40,8 +40,14 @@ class AttentionBinaryUnit(nn.Module):
     ``a2`` balance the branches in place of BBCU's fixed input amplification.
     """
 
-    def __init__(self, channels: int, kernel_size: int = 3, binary_attn: str = "se",
-                 residual_attn: str = "none", reduction: int = 4):
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        binary_attn: str = "se",
+        residual_attn: str = "none",
+        reduction: int = 4,
+    ):
         super().__init__()
         self.move0 = LearnableBias(channels)
         self.binary_conv = BinaryConv2d(channels, channels, kernel_size, alpha="learned")
@@ -100,10 +106,12 @@ def normalize_unit(unit: dict | None) -> dict:
         return {"kind": "bbcu"}
     if kind != "attention":
         raise ValueError(f"unit kind must be 'bbcu' or 'attention', not {kind!r}")
-    out = {"kind": "attention",
-           "binary_attn": unit.get("binary_attn", "se"),
-           "residual_attn": unit.get("residual_attn", "none"),
-           "reduction": int(unit.get("reduction", 4))}
+    out = {
+        "kind": "attention",
+        "binary_attn": unit.get("binary_attn", "se"),
+        "residual_attn": unit.get("residual_attn", "none"),
+        "reduction": int(unit.get("reduction", 4)),
+    }
     for field in ("binary_attn", "residual_attn"):
         if out[field] not in ATTENTION_KINDS:
             raise ValueError(f"{field} must be one of {', '.join(ATTENTION_KINDS)}, not {out[field]!r}")
@@ -115,5 +123,6 @@ def make_unit(unit: dict | None, channels: int) -> nn.Module:
     unit = normalize_unit(unit)
     if unit["kind"] == "bbcu":
         return BinaryUnit(channels)
-    return AttentionBinaryUnit(channels, binary_attn=unit["binary_attn"],
-                               residual_attn=unit["residual_attn"], reduction=unit["reduction"])
+    return AttentionBinaryUnit(
+        channels, binary_attn=unit["binary_attn"], residual_attn=unit["residual_attn"], reduction=unit["reduction"]
+    )

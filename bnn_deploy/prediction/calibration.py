@@ -23,8 +23,8 @@ from bnn_deploy.prediction import published as P
 from bnn_deploy.prediction.flatbuffer_ops import Graph, OpInfo, TensorInfo, read_graph
 from bnn_deploy.prediction.model import op_cost
 
-
 # --- reference graphs (XNNPACK models/fp32-mobilenet-v{1,2}.cc) ------------------------------------
+
 
 class _Builder:
     """Builds a synthetic op list: NHWC tensors, conv/dwconv/add/mean ops, float32 or int8."""
@@ -50,8 +50,9 @@ class _Builder:
         bias = self.tensor((cout,), "INT32" if self.act == "INT8" else "FLOAT32", True)
         y = self.tensor((n, oh, ow, cout))
         kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-        self.ops.append(OpInfo(len(self.ops), kind, [self.x, filt, bias], [y],
-                               {"padding": 0, "strideH": stride, "strideW": stride}))
+        self.ops.append(
+            OpInfo(len(self.ops), kind, [self.x, filt, bias], [y], {"padding": 0, "strideH": stride, "strideW": stride})
+        )
         self.x = y
         return y
 
@@ -64,9 +65,15 @@ class _Builder:
         """MAX_POOL_2D / AVERAGE_POOL_2D with 'SAME' padding."""
         n, h, w, c = self.x.shape
         y = self.tensor((n, -(-h // stride), -(-w // stride), c))
-        self.ops.append(OpInfo(len(self.ops), kind, [self.x], [y],
-                               {"padding": 0, "strideH": stride, "strideW": stride,
-                                "filterHeight": k, "filterWidth": k}))
+        self.ops.append(
+            OpInfo(
+                len(self.ops),
+                kind,
+                [self.x],
+                [y],
+                {"padding": 0, "strideH": stride, "strideW": stride, "filterHeight": k, "filterWidth": k},
+            )
+        )
         self.x = y
 
     def binary_conv(self, cout: int, stride: int = 1) -> None:
@@ -77,11 +84,17 @@ class _Builder:
         self.ops.append(OpInfo(len(self.ops), "LceQuantize", [self.x], [packed], custom=True))
         filt = self.tensor((cout, 3, 3, words), "INT32", True)
         y = self.tensor((n, -(-h // stride), -(-w // stride), cout))
-        opts = {"channels_in": cin, "padding": 0, "pad_values": 0, "stride_height": stride,
-                "stride_width": stride, "dilation_height_factor": 1, "dilation_width_factor": 1,
-                "fused_activation_function": 0}
-        self.ops.append(OpInfo(len(self.ops), "LceBconv2d", [packed, filt, None, None, None], [y], opts,
-                               custom=True))
+        opts = {
+            "channels_in": cin,
+            "padding": 0,
+            "pad_values": 0,
+            "stride_height": stride,
+            "stride_width": stride,
+            "dilation_height_factor": 1,
+            "dilation_width_factor": 1,
+            "fused_activation_function": 0,
+        }
+        self.ops.append(OpInfo(len(self.ops), "LceBconv2d", [packed, filt, None, None, None], [y], opts, custom=True))
         self.x = y
 
     def global_pool(self) -> None:
@@ -98,8 +111,9 @@ def mobilenet_v1(int8: bool = False) -> Graph:
     """MobileNet v1 1.0 at 224x224 as XNNPACK's end2end benchmark builds it (ReLU6 fused)."""
     b = _Builder(224, 3, int8)
     b.conv(32, 3, 2)
-    for cout, stride in [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 \
-            + [(1024, 2), (1024, 1)]:
+    for cout, stride in (
+        [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    ):
         b.conv(0, 3, stride, depthwise=True)
         b.conv(cout, 1)
     b.global_pool()
@@ -113,8 +127,7 @@ def mobilenet_v2(int8: bool = False) -> Graph:
     b.conv(32, 3, 2)
     b.conv(0, 3, 1, depthwise=True)
     b.conv(16, 1)
-    for t, c, n, s in [(6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                       (6, 320, 1, 1)]:
+    for t, c, n, s in [(6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
         for i in range(n):
             x, cin = b.x, b.x.shape[3]
             b.conv(cin * t, 1)
@@ -159,6 +172,7 @@ def birealnet() -> Graph:
 
 # --- fitting -----------------------------------------------------------------------------------
 
+
 def total_ms(graph: Graph, board: B.Board, threads: int, kernel: str = B.DEFAULT_KERNEL) -> float:
     """Predicted total of a graph (all its ops must be known to the model)."""
     return sum(op_cost(op, board, threads, kernel).seconds() for op in graph.ops) * 1e3
@@ -184,8 +198,9 @@ def _log_error(cells, board) -> float:
     return sum(math.log(total_ms(g, board, n) / ms) for g, n, ms in cells) / len(cells)
 
 
-def fit_float(board: B.Board, t1: float | None, tn: float, n: int, graph: Graph | None = None,
-              ratio: float | None = None) -> dict:
+def fit_float(
+    board: B.Board, t1: float | None, tn: float, n: int, graph: Graph | None = None, ratio: float | None = None
+) -> dict:
     """``f32_gmacs`` and ``f32_par_eff`` reproducing MobileNet v1 at 1 and ``n`` threads.
 
     Either the 1-thread time ``t1`` is published (phones), or only ``tn`` and a published
@@ -238,22 +253,27 @@ def calibrate(zoo_dir: str | Path) -> dict[str, dict]:
     xnn = P.XNNPACK_README["ms"]
     graphs = load_quicknets(zoo_dir)
     pi4 = B.BOARDS["pi4"]
-    fitted = {"pi4": fit_float(pi4, None, xnn[("pi4", "fp32_mobilenet_v1", 4)], 4,
-                               ratio=P.XNNPACK_PI4_THREAD_RATIO["t1_over_t4"])}
+    fitted = {
+        "pi4": fit_float(
+            pi4, None, xnn[("pi4", "fp32_mobilenet_v1", 4)], 4, ratio=P.XNNPACK_PI4_THREAD_RATIO["t1_over_t4"]
+        )
+    }
     pi4 = B.with_constants(pi4, **fitted["pi4"])
     fitted["pi4"].update(fit_int8(pi4, xnn[("pi4", "int8_mobilenet_v1", 4)], 4))
     pi4 = B.with_constants(pi4, **fitted["pi4"])
     fitted["pi4"].update(fit_binary(pi4, graphs))
 
     pixel1 = B.BOARDS["pixel1"]
-    fitted["pixel1"] = fit_float(pixel1, xnn[("pixel1", "fp32_mobilenet_v1", 1)],
-                                 xnn[("pixel1", "fp32_mobilenet_v1", 2)], 2)
+    fitted["pixel1"] = fit_float(
+        pixel1, xnn[("pixel1", "fp32_mobilenet_v1", 1)], xnn[("pixel1", "fp32_mobilenet_v1", 2)], 2
+    )
     pixel1 = B.with_constants(pixel1, **fitted["pixel1"])
     fitted["pixel1"].update(fit_binary(pixel1, graphs))
 
     phone = B.BOARDS["android-arm64"]
-    fitted["android-arm64"] = fit_float(phone, xnn[("pixel3a", "fp32_mobilenet_v1", 1)],
-                                        xnn[("pixel3a", "fp32_mobilenet_v1", 2)], 2)
+    fitted["android-arm64"] = fit_float(
+        phone, xnn[("pixel3a", "fp32_mobilenet_v1", 1)], xnn[("pixel3a", "fp32_mobilenet_v1", 2)], 2
+    )
     return fitted
 
 
@@ -267,7 +287,15 @@ def float_checks() -> list[dict]:
         int8 = model.startswith("int8")
         graph = (mobilenet_v1 if "v1" in model else mobilenet_v2)(int8=int8)
         predicted = total_ms(graph, B.BOARDS[cases[device]], n)
-        rows.append({"device": cases[device], "model": model, "threads": n, "published_ms": ms,
-                     "predicted_ms": predicted, "error_pct": 100 * (predicted - ms) / ms,
-                     "role": "fitted" if "v1" in model else "check"})
+        rows.append(
+            {
+                "device": cases[device],
+                "model": model,
+                "threads": n,
+                "published_ms": ms,
+                "predicted_ms": predicted,
+                "error_pct": 100 * (predicted - ms) / ms,
+                "role": "fitted" if "v1" in model else "check",
+            }
+        )
     return rows

@@ -26,8 +26,21 @@ from bnn_deploy.core.errors import BnnDeployError
 _SCHEMA_MODULE = "_bnn_deploy_tflite_schema"
 _TFLITE_IDENTIFIER = b"TFL3"
 # Bytes per element of TFLite's TensorType names (see the schema's ``TensorType``).
-DTYPE_BYTES = {"FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "BOOL": 1, "INT16": 2,
-               "INT8": 1, "FLOAT64": 8, "UINT32": 4, "UINT16": 2, "INT4": 1, "BFLOAT16": 2}
+DTYPE_BYTES = {
+    "FLOAT32": 4,
+    "FLOAT16": 2,
+    "INT32": 4,
+    "UINT8": 1,
+    "INT64": 8,
+    "BOOL": 1,
+    "INT16": 2,
+    "INT8": 1,
+    "FLOAT64": 8,
+    "UINT32": 4,
+    "UINT16": 2,
+    "INT4": 1,
+    "BFLOAT16": 2,
+}
 # TFLite's Padding and ActivationFunctionType enums, used by builtin and LCE options alike.
 PADDING = {0: "SAME", 1: "VALID"}
 ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
@@ -122,8 +135,10 @@ def load_schema():
     try:
         from tensorflow.lite.python import schema_py_generated as module
     except ImportError as err:
-        raise BnnDeployError(f"cannot read .tflite files: TensorFlow's TFLite schema is missing ({err}); "
-                             "install bnn-deploy's dependencies (pip install -e .)") from None
+        raise BnnDeployError(
+            f"cannot read .tflite files: TensorFlow's TFLite schema is missing ({err}); "
+            "install bnn-deploy's dependencies (pip install -e .)"
+        ) from None
     sys.modules[_SCHEMA_MODULE] = module
     return module
 
@@ -180,15 +195,18 @@ def _op_kind(code, builtin_names: dict[int, str]) -> tuple[str, bool]:
 def parse_flatbuffer(data: bytes, path: str = "<bytes>") -> Graph:
     """Parse the bytes of a ``.tflite`` file; only subgraph 0 (the main graph) is read."""
     if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
-        raise BnnDeployError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); "
-                             "give a .tflite/LCE file or an export directory with manifest.json")
+        raise BnnDeployError(
+            f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); "
+            "give a .tflite/LCE file or an export directory with manifest.json"
+        )
     schema = load_schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
         graph = model.subgraphs[0]
     except (struct.error, IndexError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as err:
-        raise BnnDeployError(f"{path} is a damaged TFLite flatbuffer ({type(err).__name__}); "
-                             "re-export or re-download it") from None
+        raise BnnDeployError(
+            f"{path} is a damaged TFLite flatbuffer ({type(err).__name__}); re-export or re-download it"
+        ) from None
     tensors = _tensor_infos(schema, model, graph)
     builtin_names = _enum_names(schema.BuiltinOperator)
     ops = []
@@ -213,5 +231,3 @@ def read_graph(path: str | os.PathLike) -> Graph:
     except OSError as err:
         raise BnnDeployError(f"cannot read {p}: {err.strerror}; check the path and its permissions") from None
     return parse_flatbuffer(data, str(p))
-
-

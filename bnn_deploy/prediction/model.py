@@ -29,36 +29,141 @@ from bnn_deploy.prediction.flatbuffer_ops import PADDING, OpInfo, TensorInfo
 # Ops TFLite's XNNPACK delegate takes when their tensors are float32 (or int8 where XNNPACK has
 # a quantized kernel): these run multi-threaded. Others run on TFLite's builtin kernels, 1 thread.
 XNNPACK_OPS = {
-    "ABS", "ADD", "AVERAGE_POOL_2D", "BATCH_MATMUL", "CEIL", "CONCATENATION", "CONV_2D",
-    "DEPTH_TO_SPACE", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "DIV", "ELU", "FLOOR", "FULLY_CONNECTED",
-    "GELU", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "MAX_POOL_2D", "MAXIMUM", "MEAN", "MINIMUM",
-    "MUL", "NEG", "PAD", "PRELU", "QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1", "RESHAPE",
-    "RESIZE_BILINEAR", "ROUND", "RSQRT", "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SQRT",
-    "SQUARE", "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "TRANSPOSE_CONV",
+    "ABS",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "BATCH_MATMUL",
+    "CEIL",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTH_TO_SPACE",
+    "DEPTHWISE_CONV_2D",
+    "DEQUANTIZE",
+    "DIV",
+    "ELU",
+    "FLOOR",
+    "FULLY_CONNECTED",
+    "GELU",
+    "HARD_SWISH",
+    "LEAKY_RELU",
+    "LOGISTIC",
+    "MAX_POOL_2D",
+    "MAXIMUM",
+    "MEAN",
+    "MINIMUM",
+    "MUL",
+    "NEG",
+    "PAD",
+    "PRELU",
+    "QUANTIZE",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "ROUND",
+    "RSQRT",
+    "SLICE",
+    "SOFTMAX",
+    "SPACE_TO_DEPTH",
+    "SPLIT",
+    "SQRT",
+    "SQUARE",
+    "SQUARED_DIFFERENCE",
+    "STRIDED_SLICE",
+    "SUB",
+    "TANH",
+    "TRANSPOSE",
+    "TRANSPOSE_CONV",
 }
 # Elementwise ops: cost = bytes moved (+ per-element compute for the transcendental ones).
 ELEMENTWISE = {
-    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "PRELU", "LEAKY_RELU", "RELU", "RELU6",
-    "RELU_N1_TO_1", "RELU_0_TO_1", "ABS", "NEG", "SQUARE", "SQRT", "RSQRT", "SQUARED_DIFFERENCE",
-    "FLOOR", "CEIL", "ROUND", "SIGN", "SELECT", "SELECT_V2", "GREATER", "GREATER_EQUAL", "LESS",
-    "LESS_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT", "CAST",
-    "HARD_SWISH", "ELU", "FLOOR_DIV", "FLOOR_MOD", "POW", "ADD_N", "L2_NORMALIZATION",
+    "ADD",
+    "SUB",
+    "MUL",
+    "DIV",
+    "MAXIMUM",
+    "MINIMUM",
+    "PRELU",
+    "LEAKY_RELU",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "RELU_0_TO_1",
+    "ABS",
+    "NEG",
+    "SQUARE",
+    "SQRT",
+    "RSQRT",
+    "SQUARED_DIFFERENCE",
+    "FLOOR",
+    "CEIL",
+    "ROUND",
+    "SIGN",
+    "SELECT",
+    "SELECT_V2",
+    "GREATER",
+    "GREATER_EQUAL",
+    "LESS",
+    "LESS_EQUAL",
+    "EQUAL",
+    "NOT_EQUAL",
+    "LOGICAL_AND",
+    "LOGICAL_OR",
+    "LOGICAL_NOT",
+    "CAST",
+    "HARD_SWISH",
+    "ELU",
+    "FLOOR_DIV",
+    "FLOOR_MOD",
+    "POW",
+    "ADD_N",
+    "L2_NORMALIZATION",
 }
 TRANSCENDENTAL = {"LOGISTIC", "TANH", "EXP", "LOG", "GELU", "SOFTMAX", "LOG_SOFTMAX", "SIN", "COS"}
 # Pure data movement: bytes in + bytes out.
 MOVEMENT = {
-    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MIRROR_PAD", "CONCATENATION",
-    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V",
-    "GATHER", "GATHER_ND", "TILE", "PACK", "UNPACK", "BROADCAST_TO", "RESIZE_NEAREST_NEIGHBOR",
-    "REVERSE_V2", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+    "RESHAPE",
+    "SQUEEZE",
+    "EXPAND_DIMS",
+    "PAD",
+    "PADV2",
+    "MIRROR_PAD",
+    "CONCATENATION",
+    "DEPTH_TO_SPACE",
+    "SPACE_TO_DEPTH",
+    "TRANSPOSE",
+    "SLICE",
+    "STRIDED_SLICE",
+    "SPLIT",
+    "SPLIT_V",
+    "GATHER",
+    "GATHER_ND",
+    "TILE",
+    "PACK",
+    "UNPACK",
+    "BROADCAST_TO",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "REVERSE_V2",
+    "SPACE_TO_BATCH_ND",
+    "BATCH_TO_SPACE_ND",
 }
 REDUCTIONS = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "ARG_MAX", "ARG_MIN"}
 POOLS = {"MAX_POOL_2D", "AVERAGE_POOL_2D", "L2_POOL_2D", "LceBMaxPool2d"}
 CONVS = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"}
 BITPACK_OPS = {"LceQuantize", "LceDequantize"}
 QUANT_OPS = {"QUANTIZE", "DEQUANTIZE"}
-KNOWN_OPS = (ELEMENTWISE | TRANSCENDENTAL | MOVEMENT | REDUCTIONS | POOLS | CONVS | BITPACK_OPS
-             | QUANT_OPS | {"LceBconv2d", "RESIZE_BILINEAR"})
+KNOWN_OPS = (
+    ELEMENTWISE
+    | TRANSCENDENTAL
+    | MOVEMENT
+    | REDUCTIONS
+    | POOLS
+    | CONVS
+    | BITPACK_OPS
+    | QUANT_OPS
+    | {"LceBconv2d", "RESIZE_BILINEAR"}
+)
 BINARY_OPS = {"LceBconv2d", "LceBMaxPool2d"}
 XNNPACK_CHANNEL_TILE = 8
 
@@ -68,7 +173,7 @@ class OpCost:
     """The predicted time of one op: terms by group, and what the model assumed."""
 
     op: OpInfo
-    category: str                    # binary, bitpack, float, int8, unknown
+    category: str  # binary, bitpack, float, int8, unknown
     terms: list[tuple[float, str]] = field(default_factory=list)  # (seconds, group)
     parallel: bool = False
     detail: str = ""
@@ -96,6 +201,7 @@ class OpCost:
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def _ceil_to(x: int, m: int) -> int:
     return -(-int(x) // m) * m
 
@@ -108,7 +214,7 @@ def _hw(t: TensorInfo) -> tuple[int, int]:
 
 def speedup(board: B.Board, threads: int, par_eff: float) -> float:
     """Throughput of ``threads`` threads relative to one big core, for a parallelised op."""
-    caps = board.core_capacity[:max(1, min(threads, board.cores))]
+    caps = board.core_capacity[: max(1, min(threads, board.cores))]
     return caps[0] + par_eff * sum(caps[1:])
 
 
@@ -148,6 +254,7 @@ def _activation_bytes(op: OpInfo) -> int:
 
 # --- binary convolution ------------------------------------------------------------------------
 
+
 def bconv_geometry(op: OpInfo) -> dict:
     """Shapes of an LceBconv2d as its kernels see them (padding to kernel blocks included).
 
@@ -164,13 +271,23 @@ def bconv_geometry(op: OpInfo) -> dict:
     depth = kh * kw * words
     block_n, block_m, block_k = B.BGEMM_BLOCK
     return {
-        "cin": cin, "cout": cout, "kh": kh, "kw": kw, "words": words, "ih": ih, "iw": iw, "oh": oh,
-        "ow": ow, "pixels": oh * ow, "depth_words": depth, "out_kind": out_kind,
-        "n_pad": _ceil_to(cout, block_n), "m_pad": _ceil_to(oh * ow, block_m),
+        "cin": cin,
+        "cout": cout,
+        "kh": kh,
+        "kw": kw,
+        "words": words,
+        "ih": ih,
+        "iw": iw,
+        "oh": oh,
+        "ow": ow,
+        "pixels": oh * ow,
+        "depth_words": depth,
+        "out_kind": out_kind,
+        "n_pad": _ceil_to(cout, block_n),
+        "m_pad": _ceil_to(oh * ow, block_m),
         "k_pad": _ceil_to(depth, block_k),
         "stride": (int(op.options.get("stride_height", 1)), int(op.options.get("stride_width", 1))),
-        "dilation": (int(op.options.get("dilation_height_factor", 1)),
-                     int(op.options.get("dilation_width_factor", 1))),
+        "dilation": (int(op.options.get("dilation_height_factor", 1)), int(op.options.get("dilation_width_factor", 1))),
         "padding": PADDING.get(int(op.options.get("padding", 1)), "VALID"),
         "pad_values": int(op.options.get("pad_values", 0)),
         "binary_macs": oh * ow * cout * kh * kw * cin,
@@ -178,8 +295,9 @@ def bconv_geometry(op: OpInfo) -> dict:
 
 
 def _bconv_output_bytes(g: dict) -> int:
-    per_px = {"float": 4 * g["cout"], "int8": g["cout"],
-              "bitpacked": 4 * -(-g["cout"] // B.BITPACK_WORD)}[g["out_kind"]]
+    per_px = {"float": 4 * g["cout"], "int8": g["cout"], "bitpacked": 4 * -(-g["cout"] // B.BITPACK_WORD)}[
+        g["out_kind"]
+    ]
     return g["pixels"] * per_px
 
 
@@ -200,8 +318,7 @@ def bconv_cost(op: OpInfo, board: B.Board, threads: int, kernel: str) -> OpCost:
     in_bytes = op.inputs[0].nbytes
     cost = OpCost(op, "binary")
     blocks = (g["n_pad"] // B.BGEMM_BLOCK[0]) * (g["m_pad"] // B.BGEMM_BLOCK[1])
-    neon = g["n_pad"] * g["m_pad"] * g["k_pad"] * B.BGEMM_NEON_PER_WORD_OP \
-        + blocks * B.BGEMM_EPILOGUE[g["out_kind"]]
+    neon = g["n_pad"] * g["m_pad"] * g["k_pad"] * B.BGEMM_NEON_PER_WORD_OP + blocks * B.BGEMM_EPILOGUE[g["out_kind"]]
     if kernel == "default":
         par = speedup(board, threads, board.bin_par_eff)
         cost.parallel = threads > 1
@@ -210,27 +327,28 @@ def bconv_cost(op: OpInfo, board: B.Board, threads: int, kernel: str) -> OpCost:
         if needs_im2col:  # TFLite's Im2col, before ruy: one thread
             cost.terms.append((_mem_seconds(board, 1, in_bytes + col_bytes, in_bytes + col_bytes), "memory"))
         packed = g["m_pad"] * g["k_pad"] * 4  # ruy packs the RHS per block, inside the threads
-        cost.terms.append((_mem_seconds(board, threads, col_bytes + packed, col_bytes + out_bytes),
-                           mem_group(threads)))
+        cost.terms.append((_mem_seconds(board, threads, col_bytes + packed, col_bytes + out_bytes), mem_group(threads)))
         compute = neon / (_neon_rate(board) * board.bgemm_eff * par)
         store = _mem_seconds(board, threads, out_bytes, col_bytes + out_bytes)
         cost.terms.append((max(compute, store), "binary" if compute >= store else mem_group(threads)))
-        cost.detail = (f"{g['cin']}->{g['cout']} {g['kh']}x{g['kw']} at {g['oh']}x{g['ow']}, "
-                       f"GEMM {g['n_pad']}x{g['m_pad']}x{g['k_pad']} words, {g['out_kind']} out")
+        cost.detail = (
+            f"{g['cin']}->{g['cout']} {g['kh']}x{g['kw']} at {g['oh']}x{g['ow']}, "
+            f"GEMM {g['n_pad']}x{g['m_pad']}x{g['k_pad']} words, {g['out_kind']} out"
+        )
     elif kernel == "indirect_bgemm":
         # v0.16.0 indirect kernels: 8x4 blocks, no im2col, no threading; bitpacked output falls
         # back to the portable C++ kernel (select_kernel.h).
         if g["out_kind"] == "bitpacked":
-            seconds = g["n_pad"] * g["m_pad"] * g["depth_words"] * B.REFERENCE_CYCLES_PER_WORD_OP \
-                / (board.clock_ghz * 1e9)
+            seconds = (
+                g["n_pad"] * g["m_pad"] * g["depth_words"] * B.REFERENCE_CYCLES_PER_WORD_OP / (board.clock_ghz * 1e9)
+            )
         else:
             seconds = neon / (_neon_rate(board) * board.bgemm_eff)
         store = _mem_seconds(board, 1, out_bytes + in_bytes)
         cost.terms.append((max(seconds, store), "binary_indirect"))
         cost.detail = f"indirect BGEMM, 1 thread, {g['out_kind']} out"
     else:  # reference
-        seconds = g["cout"] * g["pixels"] * g["depth_words"] * B.REFERENCE_CYCLES_PER_WORD_OP \
-            / (board.clock_ghz * 1e9)
+        seconds = g["cout"] * g["pixels"] * g["depth_words"] * B.REFERENCE_CYCLES_PER_WORD_OP / (board.clock_ghz * 1e9)
         cost.terms.append((seconds, "binary_reference"))
         cost.detail = "reference C++ kernel, 1 thread"
     cost.terms += _zero_pad_correction(board, g)
@@ -252,6 +370,7 @@ def bitpack_cost(op: OpInfo, board: B.Board, threads: int) -> OpCost:
 
 
 # --- float / int8 ops --------------------------------------------------------------------------
+
 
 def _is_int8(op: OpInfo) -> bool:
     data = op.data_inputs() or op.outputs
@@ -311,8 +430,9 @@ def conv_cost(op: OpInfo, board: B.Board, threads: int) -> OpCost:
     nbytes = _activation_bytes(op) + weights
     mem = _mem_seconds(board, threads, nbytes)
     cost.terms.append((max(compute, mem), group if compute >= mem else mem_group(threads)))
-    cost.detail = f"{macs / 1e6:.1f} M {'int8' if int8 else 'float'} MACs" + \
-        (f" (x{padded / macs:.2f} for channel padding)" if padded > macs * 1.01 else "")
+    cost.detail = f"{macs / 1e6:.1f} M {'int8' if int8 else 'float'} MACs" + (
+        f" (x{padded / macs:.2f} for channel padding)" if padded > macs * 1.01 else ""
+    )
     return cost
 
 
@@ -329,8 +449,9 @@ def _elementwise_neon(op: OpInfo) -> float:
         return 3.0 * elements
     if op.kind in POOLS:
         opts = op.options
-        window = int(opts.get("filterHeight", opts.get("filter_height", 1))) * \
-            int(opts.get("filterWidth", opts.get("filter_width", 1)))
+        window = int(opts.get("filterHeight", opts.get("filter_height", 1))) * int(
+            opts.get("filterWidth", opts.get("filter_width", 1))
+        )
         return 0.5 * window * elements
     return 0.0
 
@@ -361,6 +482,7 @@ def quant_cost(op: OpInfo, board: B.Board, threads: int) -> OpCost:
 
 
 # --- entry point -------------------------------------------------------------------------------
+
 
 def op_cost(op: OpInfo, board: B.Board, threads: int, kernel: str = B.DEFAULT_KERNEL) -> OpCost:
     """Predicted cost of ``op``; category ``unknown`` (no terms) if the model does not know it."""

@@ -14,18 +14,21 @@ import os
 from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.prediction import boards as B
 from bnn_deploy.core.flatbuffer import module_path
+from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction.flatbuffer_ops import Graph, read_graph
 from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
 MANIFEST = "manifest.json"
 LABEL = "predicted"
-PREDICTION_NOTE = ("PREDICTED from a per-op model of LCE/XNNPACK kernels and published board figures "
-                   "(docs/predict.md); not a measurement")
+PREDICTION_NOTE = (
+    "PREDICTED from a per-op model of LCE/XNNPACK kernels and published board figures "
+    "(docs/predict.md); not a measurement"
+)
 
 
 # --- inputs --------------------------------------------------------------------------------------
+
 
 def resolve_artifacts(source: str | os.PathLike, formats=("lce",)) -> list[dict]:
     """``[{"path", "file", "format"}]`` for a .tflite file or the chosen artifacts of an export dir."""
@@ -33,18 +36,27 @@ def resolve_artifacts(source: str | os.PathLike, formats=("lce",)) -> list[dict]
     if src.is_dir():
         manifest = src / MANIFEST
         if not manifest.is_file():
-            raise BnnDeployError(f"{src} has no {MANIFEST}; give a .tflite file or a directory "
-                                 "written by bnn-deploy export")
+            raise BnnDeployError(
+                f"{src} has no {MANIFEST}; give a .tflite file or a directory written by bnn-deploy export"
+            )
         try:
             entries = json.loads(manifest.read_text()).get("artifacts", [])
         except (OSError, ValueError, AttributeError) as err:
             raise BnnDeployError(f"cannot read {manifest} ({err}); re-run bnn-deploy export") from None
-        found = [{"path": str(src / a["file"]), "file": a["file"], "format": a.get("format"),
-                  "module_map": a.get("module_map")}
-                 for a in entries if isinstance(a, dict) and a.get("format") in formats and a.get("file")]
+        found = [
+            {
+                "path": str(src / a["file"]),
+                "file": a["file"],
+                "format": a.get("format"),
+                "module_map": a.get("module_map"),
+            }
+            for a in entries
+            if isinstance(a, dict) and a.get("format") in formats and a.get("file")
+        ]
         if not found:
-            raise BnnDeployError(f"{manifest} lists no {'/'.join(formats)} artifact; export with "
-                                 f"--format {','.join(formats)}")
+            raise BnnDeployError(
+                f"{manifest} lists no {'/'.join(formats)} artifact; export with --format {','.join(formats)}"
+            )
         return found
     if not src.exists():
         raise BnnDeployError(f"{src} does not exist; give a .tflite file or an export directory")
@@ -73,18 +85,29 @@ def _module_of(cost: OpCost, module_map: dict | None) -> str | None:
 
 # --- model facts ---------------------------------------------------------------------------------
 
+
 def describe_graph(graph: Graph) -> dict:
     """What the flatbuffer holds: op counts, binary and float MACs, input/output shapes."""
     binary_macs = sum(bconv_geometry(op)["binary_macs"] for op in graph.ops if op.kind == "LceBconv2d")
-    float_macs = sum(conv_macs(op) for op in graph.ops if op.kind in
-                     {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"})
-    return {"ops": len(graph.ops), "op_histogram": graph.histogram(), "binary_macs": binary_macs,
-            "float_macs": float_macs, "size_bytes": graph.size_bytes,
-            "inputs": [list(t.shape) for t in graph.inputs], "outputs": [list(t.shape) for t in graph.outputs],
-            "subgraphs": graph.subgraphs}
+    float_macs = sum(
+        conv_macs(op)
+        for op in graph.ops
+        if op.kind in {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"}
+    )
+    return {
+        "ops": len(graph.ops),
+        "op_histogram": graph.histogram(),
+        "binary_macs": binary_macs,
+        "float_macs": float_macs,
+        "size_bytes": graph.size_bytes,
+        "inputs": [list(t.shape) for t in graph.inputs],
+        "outputs": [list(t.shape) for t in graph.outputs],
+        "subgraphs": graph.subgraphs,
+    }
 
 
 # --- one prediction ----------------------------------------------------------------------------
+
 
 def _op_rows(costs: list[OpCost], board: B.Board, module_map: dict | None) -> list[dict]:
     """Per-op JSON rows in run order, with % and cumulative % of the predicted total."""
@@ -95,12 +118,22 @@ def _op_rows(costs: list[OpCost], board: B.Board, module_map: dict | None) -> li
         ms = c.seconds() * 1e3 if c.known else None
         pct = 100.0 * c.seconds() / total if c.known else None
         cum += pct or 0.0
-        rows.append({"index": c.op.index, "op": c.op.kind, "module": _module_of(c, module_map),
-                     "binary": c.binary, "category": c.category,
-                     "ms": ms, "low_ms": low * 1e3 if c.known else None,
-                     "high_ms": high * 1e3 if c.known else None,
-                     "pct": pct, "cum_pct": cum if c.known else None, "detail": c.detail,
-                     "label": LABEL if c.known else "unknown"})
+        rows.append(
+            {
+                "index": c.op.index,
+                "op": c.op.kind,
+                "module": _module_of(c, module_map),
+                "binary": c.binary,
+                "category": c.category,
+                "ms": ms,
+                "low_ms": low * 1e3 if c.known else None,
+                "high_ms": high * 1e3 if c.known else None,
+                "pct": pct,
+                "cum_pct": cum if c.known else None,
+                "detail": c.detail,
+                "label": LABEL if c.known else "unknown",
+            }
+        )
     return rows
 
 
@@ -110,8 +143,10 @@ def _by_type(rows: list[dict], total_ms: float) -> dict:
     for r in rows:
         if r["ms"] is None:
             continue
-        t = out.setdefault(r["op"], {"count": 0, "ms": 0.0, "low_ms": 0.0, "high_ms": 0.0,
-                                     "binary": r["binary"], "category": r["category"]})
+        t = out.setdefault(
+            r["op"],
+            {"count": 0, "ms": 0.0, "low_ms": 0.0, "high_ms": 0.0, "binary": r["binary"], "category": r["category"]},
+        )
         t["count"] += 1
         t["ms"] += r["ms"]
         t["low_ms"] += r["low_ms"]
@@ -144,8 +179,7 @@ def _uncalibrated_parts(costs: list[OpCost], board: B.Board, threads: int, kerne
     return parts
 
 
-def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str,
-                  module_map: dict | None = None) -> dict:
+def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str, module_map: dict | None = None) -> dict:
     """One prediction entry (see :func:`predict`) for a parsed graph on one board and thread count."""
     used = min(threads, board.cores)
     costs = [op_cost(op, board, used, kernel) for op in graph.ops]
@@ -157,15 +191,21 @@ def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str,
     for r in known:
         shares[r["category"]] = shares.get(r["category"], 0.0) + r["ms"]
     entry = {
-        "device": board.name, "threads": threads, "kernel": kernel, "label": LABEL,
-        "predicted_ms": total, "low_ms": sum(r["low_ms"] for r in known),
+        "device": board.name,
+        "threads": threads,
+        "kernel": kernel,
+        "label": LABEL,
+        "predicted_ms": total,
+        "low_ms": sum(r["low_ms"] for r in known),
         "high_ms": sum(r["high_ms"] for r in known),
         "binary_share": (shares.get("binary", 0.0) / total) if total else 0.0,
         "shares": {k: v / total for k, v in sorted(shares.items())} if total else {},
-        "calibrated": not uncalibrated, "uncalibrated": uncalibrated,
+        "calibrated": not uncalibrated,
+        "uncalibrated": uncalibrated,
         "published_configuration": kernel == B.DEFAULT_KERNEL and used in board.calibrated.get("binary", ()),
         "unknown_ops": sorted({r["op"] for r in rows if r["ms"] is None}),
-        "ops": rows, "by_type": _by_type(rows, total),
+        "ops": rows,
+        "by_type": _by_type(rows, total),
         "xnnpack_ms": sum(r["ms"] for r in known if r["op"] in XNNPACK_OPS and r["category"] != "binary"),
         "notes": [],
     }
@@ -174,8 +214,10 @@ def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str,
     if kernel != B.DEFAULT_KERNEL:
         entry["notes"].append(f"kernel {kernel!r} is uncalibrated: no published board figure uses it")
     if board.derived_from:
-        entry["notes"].append(f"{board.name} has no published LCE figures: constants derived from "
-                              f"{board.derived_from} by documented ratios, range widened")
+        entry["notes"].append(
+            f"{board.name} has no published LCE figures: constants derived from "
+            f"{board.derived_from} by documented ratios, range widened"
+        )
     if entry["unknown_ops"]:
         entry["notes"].append("excluded from the total (no model): " + ", ".join(entry["unknown_ops"]))
     return entry
@@ -185,12 +227,21 @@ def _refuse_unknown(graph: Graph, path: str) -> None:
     """One-line error naming the ops the model cannot price."""
     unknown = sorted({op.kind for op in graph.ops if op.kind not in KNOWN_OPS})
     if unknown:
-        raise BnnDeployError(f"{Path(path).name} has ops the latency model does not know: "
-                             f"{', '.join(unknown)}; pass --allow-unknown to predict without them")
+        raise BnnDeployError(
+            f"{Path(path).name} has ops the latency model does not know: "
+            f"{', '.join(unknown)}; pass --allow-unknown to predict without them"
+        )
 
 
-def predict(path_or_export_dir, devices=("pi4",), threads=(1,), kernel=None, allow_unknown=False,
-            formats=("lce",), module_map: dict | None = None) -> dict:
+def predict(
+    path_or_export_dir,
+    devices=("pi4",),
+    threads=(1,),
+    kernel=None,
+    allow_unknown=False,
+    formats=("lce",),
+    module_map: dict | None = None,
+) -> dict:
     """Predict latency per device and thread count for a .tflite file or an export directory.
 
     Returns ``{"predictions": [...], "model": {...}, "notes": [...], "label": "predicted"}``; each
@@ -225,13 +276,20 @@ def predict(path_or_export_dir, devices=("pi4",), threads=(1,), kernel=None, all
     if any(p["unknown_ops"] for p in predictions):
         notes.append("some ops have no model and are excluded from the totals (allow_unknown)")
     if kernel != B.DEFAULT_KERNEL:
-        notes.append(f"the {kernel!r} kernel is uncalibrated; LCE published its figures with "
-                     f"{B.DEFAULT_KERNEL!r} ({B.KERNELS[B.DEFAULT_KERNEL]})")
-    return {"label": LABEL, "predictions": predictions,
-            "model": {"source": str(path_or_export_dir), "artifacts": artifacts}, "notes": notes}
+        notes.append(
+            f"the {kernel!r} kernel is uncalibrated; LCE published its figures with "
+            f"{B.DEFAULT_KERNEL!r} ({B.KERNELS[B.DEFAULT_KERNEL]})"
+        )
+    return {
+        "label": LABEL,
+        "predictions": predictions,
+        "model": {"source": str(path_or_export_dir), "artifacts": artifacts},
+        "notes": notes,
+    }
 
 
 # --- text report ---------------------------------------------------------------------------------
+
 
 def _fmt_ms(x: float | None) -> str:
     if x is None:
@@ -242,19 +300,26 @@ def _fmt_ms(x: float | None) -> str:
 def _op_table(entry: dict, max_rows: int) -> list[str]:
     """The per-op table: all ops in run order, or the slowest ``max_rows`` with their own cum %."""
     rows = entry["ops"]
-    ordered = rows if len(rows) <= max_rows else \
-        sorted([r for r in rows if r["ms"] is not None], key=lambda r: -r["ms"])[:max_rows]
+    ordered = (
+        rows
+        if len(rows) <= max_rows
+        else sorted([r for r in rows if r["ms"] is not None], key=lambda r: -r["ms"])[:max_rows]
+    )
     title = "run order" if ordered is rows else f"slowest {len(ordered)} of {len(rows)} ops"
-    lines = [f"  per op ({title}), all figures PREDICTED:",
-             f"  {'#':>4}  {'op':<24} {'module':<34} {'kind':<8} {'ms':>9} {'%':>6} {'cum %':>6}"]
+    lines = [
+        f"  per op ({title}), all figures PREDICTED:",
+        f"  {'#':>4}  {'op':<24} {'module':<34} {'kind':<8} {'ms':>9} {'%':>6} {'cum %':>6}",
+    ]
     cum = 0.0
     for r in ordered:
         cum = r["cum_pct"] if ordered is rows else cum + (r["pct"] or 0.0)
         kind = "binary" if r["binary"] else r["category"]
         pct = "" if r["pct"] is None else f"{r['pct']:.1f}"
         cum_s = "" if r["ms"] is None else f"{cum:.1f}"
-        lines.append(f"  {r['index']:>4}  {r['op'][:24]:<24} {(r['module'] or '-')[:34]:<34} {kind:<8} "
-                     f"{_fmt_ms(r['ms']):>9} {pct:>6} {cum_s:>6}")
+        lines.append(
+            f"  {r['index']:>4}  {r['op'][:24]:<24} {(r['module'] or '-')[:34]:<34} {kind:<8} "
+            f"{_fmt_ms(r['ms']):>9} {pct:>6} {cum_s:>6}"
+        )
     return lines
 
 
@@ -266,20 +331,26 @@ def render_prediction(result: dict, max_rows: int = 40) -> str:
     for p in result["predictions"]:
         cal = "calibrated" if p["calibrated"] else "partly UNCALIBRATED: " + "; ".join(p["uncalibrated"])
         out.append("")
-        out.append(f"{p['artifact']} on {p['device']}, {p['threads']} thread(s), kernel {p['kernel']}: "
-                   f"PREDICTED {_fmt_ms(p['predicted_ms'])} ms (range {_fmt_ms(p['low_ms'])}–"
-                   f"{_fmt_ms(p['high_ms'])} ms; {cal})")
+        out.append(
+            f"{p['artifact']} on {p['device']}, {p['threads']} thread(s), kernel {p['kernel']}: "
+            f"PREDICTED {_fmt_ms(p['predicted_ms'])} ms (range {_fmt_ms(p['low_ms'])}–"
+            f"{_fmt_ms(p['high_ms'])} ms; {cal})"
+        )
         shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in p["shares"].items())
-        out.append(f"  share of PREDICTED time: binary {100 * p['binary_share']:.0f} % vs float glue "
-                   f"{100 * (1 - p['binary_share']):.0f} % ({shares})")
+        out.append(
+            f"  share of PREDICTED time: binary {100 * p['binary_share']:.0f} % vs float glue "
+            f"{100 * (1 - p['binary_share']):.0f} % ({shares})"
+        )
         for note in p["notes"]:
             out.append(f"  note: {note}")
         out.extend(_op_table(p, max_rows))
         out.append("  by op type, PREDICTED:")
         for kind, t in p["by_type"].items():
             tag = "binary" if t["binary"] else t["category"]
-            out.append(f"    {kind:<24} {tag:<8} x{t['count']:<4} {_fmt_ms(t['ms']):>9} ms "
-                       f"({_fmt_ms(t['low_ms'])}–{_fmt_ms(t['high_ms'])}) {t['pct']:5.1f} %")
+            out.append(
+                f"    {kind:<24} {tag:<8} x{t['count']:<4} {_fmt_ms(t['ms']):>9} ms "
+                f"({_fmt_ms(t['low_ms'])}–{_fmt_ms(t['high_ms'])}) {t['pct']:5.1f} %"
+            )
     return "\n".join(out)
 
 
@@ -298,8 +369,9 @@ def _load_profile(profile) -> dict:
     try:
         return json.loads(path.read_text())
     except OSError as err:
-        raise BnnDeployError(f"cannot read profile {path}: {err.strerror}; give the JSON written by "
-                             "bnn-deploy profile --json") from None
+        raise BnnDeployError(
+            f"cannot read profile {path}: {err.strerror}; give the JSON written by bnn-deploy profile --json"
+        ) from None
     except ValueError:
         raise BnnDeployError(f"{path} is not JSON; give the file written by bnn-deploy profile --json") from None
 
@@ -349,24 +421,31 @@ def compare_against(prediction: dict, profile) -> dict:
     data = _load_profile(profile)
     entries = data.get("profiles", [data]) if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
-        raise BnnDeployError("the profile has no entries; expected {\"profiles\": [{\"device\", "
-                             "\"threads\", \"ops\": [...]}]} as written by bnn-deploy profile --json")
+        raise BnnDeployError(
+            'the profile has no entries; expected {"profiles": [{"device", '
+            '"threads", "ops": [...]}]} as written by bnn-deploy profile --json'
+        )
     comparisons, notes = [], []
     for prof in entries:
         if not isinstance(prof, dict):
             continue
         dev, n = prof.get("device"), prof.get("threads", 1)
         kernel = prof.get("kernel") or B.DEFAULT_KERNEL
-        match = [p for p in prediction["predictions"]
-                 if p["device"] == dev and p["threads"] == n and p["kernel"] == kernel]
+        match = [
+            p for p in prediction["predictions"] if p["device"] == dev and p["threads"] == n and p["kernel"] == kernel
+        ]
         if not match:
-            notes.append(f"no prediction for the profile of {dev}, {n} thread(s), kernel {kernel}; "
-                         "predict that device and thread count first")
+            notes.append(
+                f"no prediction for the profile of {dev}, {n} thread(s), kernel {kernel}; "
+                "predict that device and thread count first"
+            )
             continue
         comparisons.append(_compare_one(match[0], prof))
     if not comparisons:
-        raise BnnDeployError("no profile entry matches a prediction (device, threads, kernel); "
-                             + (notes[0] if notes else "check the profile's device names"))
+        raise BnnDeployError(
+            "no profile entry matches a prediction (device, threads, kernel); "
+            + (notes[0] if notes else "check the profile's device names")
+        )
     return {"label": "predicted vs measured", "comparisons": comparisons, "notes": notes}
 
 
@@ -377,15 +456,28 @@ def _compare_one(entry: dict, prof: dict) -> dict:
     rows = []
     for kind in sorted(set(measured) | set(predicted), key=lambda k: -(measured.get(k) or predicted.get(k, 0))):
         p, m = predicted.get(kind), measured.get(kind)
-        rows.append({"op": kind, "predicted_ms": p, "measured_ms": m, "error_pct": _err(p, m),
-                     "ratio": (p / m) if p is not None and m else None})
+        rows.append(
+            {
+                "op": kind,
+                "predicted_ms": p,
+                "measured_ms": m,
+                "error_pct": _err(p, m),
+                "ratio": (p / m) if p is not None and m else None,
+            }
+        )
     total_m = prof.get("total_ms") or prof.get("latency_ms") or (sum(measured.values()) or None)
-    return {"device": entry["device"], "threads": entry["threads"], "kernel": entry["kernel"],
-            "artifact": entry.get("artifact"), "predicted_ms": entry["predicted_ms"],
-            "measured_ms": total_m, "error_pct": _err(entry["predicted_ms"], total_m),
-            "by_type": rows,
-            "only_predicted": [r["op"] for r in rows if r["measured_ms"] is None],
-            "only_measured": [r["op"] for r in rows if r["predicted_ms"] is None]}
+    return {
+        "device": entry["device"],
+        "threads": entry["threads"],
+        "kernel": entry["kernel"],
+        "artifact": entry.get("artifact"),
+        "predicted_ms": entry["predicted_ms"],
+        "measured_ms": total_m,
+        "error_pct": _err(entry["predicted_ms"], total_m),
+        "by_type": rows,
+        "only_predicted": [r["op"] for r in rows if r["measured_ms"] is None],
+        "only_measured": [r["op"] for r in rows if r["predicted_ms"] is None],
+    }
 
 
 def render_comparison(result: dict) -> str:
@@ -393,11 +485,15 @@ def render_comparison(result: dict) -> str:
     out = []
     for c in result["comparisons"]:
         err = "n/a" if c["error_pct"] is None else f"{c['error_pct']:+.0f} %"
-        out.append(f"{c['device']}, {c['threads']} thread(s), {c['kernel']}: PREDICTED "
-                   f"{_fmt_ms(c['predicted_ms'])} ms vs MEASURED {_fmt_ms(c['measured_ms'])} ms ({err})")
+        out.append(
+            f"{c['device']}, {c['threads']} thread(s), {c['kernel']}: PREDICTED "
+            f"{_fmt_ms(c['predicted_ms'])} ms vs MEASURED {_fmt_ms(c['measured_ms'])} ms ({err})"
+        )
         for r in c["by_type"]:
             e = "" if r["error_pct"] is None else f"{r['error_pct']:+.0f} %"
-            out.append(f"  {r['op']:<26} PREDICTED {_fmt_ms(r['predicted_ms']):>9}  "
-                       f"MEASURED {_fmt_ms(r['measured_ms']):>9}  {e:>7}")
+            out.append(
+                f"  {r['op']:<26} PREDICTED {_fmt_ms(r['predicted_ms']):>9}  "
+                f"MEASURED {_fmt_ms(r['measured_ms']):>9}  {e:>7}"
+            )
     out += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(out)

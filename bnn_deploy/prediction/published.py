@@ -10,7 +10,7 @@ from __future__ import annotations
 # LCE's lce_benchmark_model with XNNPACK, default bconv kernel, random inputs). Milliseconds.
 LCE_QUICKNET = {
     "source": "larq/compute-engine README.md, Performance section (commit 7c78850, 'Update QuickNet "
-              "documentation. (#663)'); also ../shared/lce-zoo/README.md",
+    "documentation. (#663)'); also ../shared/lce-zoo/README.md",
     "config": {"kernel": "default", "xnnpack": True},
     "ms": {
         "QuickNetSmall": {("pi4", 1): 27.7, ("pi4", 4): 12.1, ("pixel1", 1): 16.8, ("pixel1", 4): 8.9},
@@ -35,16 +35,24 @@ QUICKNET_CHECK = ("QuickNet",)
 # the RPi 3+ / RPi 4 32-bit columns are used only as a ratio (same build for both).
 XNNPACK_README = {
     "source": "google/XNNPACK README.md, Performance (commit fd2d933, 'Update Raspberry Pi "
-              "performance in README', 2022-02-08; phone table from commit 71ff592, 2020-03-27)",
+    "performance in README', 2022-02-08; phone table from commit 71ff592, 2020-03-27)",
     "ms": {
-        ("pixel1", "fp32_mobilenet_v1", 1): 82, ("pixel1", "fp32_mobilenet_v1", 2): 43,
-        ("pixel1", "fp32_mobilenet_v2", 1): 49, ("pixel1", "fp32_mobilenet_v2", 2): 26,
-        ("pixel3a", "fp32_mobilenet_v1", 1): 88, ("pixel3a", "fp32_mobilenet_v1", 2): 46,
-        ("pixel3a", "fp32_mobilenet_v2", 1): 55, ("pixel3a", "fp32_mobilenet_v2", 2): 28,
-        ("pi4", "fp32_mobilenet_v1", 4): 77, ("pi4", "fp32_mobilenet_v2", 4): 46,
-        ("pi4", "int8_mobilenet_v1", 4): 24, ("pi4", "int8_mobilenet_v2", 4): 17,
-        ("pi4-32bit", "fp32_mobilenet_v1", 4): 72, ("pi3plus-32bit", "fp32_mobilenet_v1", 4): 114,
-        ("pi4-32bit", "int8_mobilenet_v1", 4): 29, ("pi3plus-32bit", "int8_mobilenet_v1", 4): 46,
+        ("pixel1", "fp32_mobilenet_v1", 1): 82,
+        ("pixel1", "fp32_mobilenet_v1", 2): 43,
+        ("pixel1", "fp32_mobilenet_v2", 1): 49,
+        ("pixel1", "fp32_mobilenet_v2", 2): 26,
+        ("pixel3a", "fp32_mobilenet_v1", 1): 88,
+        ("pixel3a", "fp32_mobilenet_v1", 2): 46,
+        ("pixel3a", "fp32_mobilenet_v2", 1): 55,
+        ("pixel3a", "fp32_mobilenet_v2", 2): 28,
+        ("pi4", "fp32_mobilenet_v1", 4): 77,
+        ("pi4", "fp32_mobilenet_v2", 4): 46,
+        ("pi4", "int8_mobilenet_v1", 4): 24,
+        ("pi4", "int8_mobilenet_v2", 4): 17,
+        ("pi4-32bit", "fp32_mobilenet_v1", 4): 72,
+        ("pi3plus-32bit", "fp32_mobilenet_v1", 4): 114,
+        ("pi4-32bit", "int8_mobilenet_v1", 4): 29,
+        ("pi3plus-32bit", "int8_mobilenet_v1", 4): 46,
     },
 }
 

@@ -20,8 +20,8 @@ import importlib.machinery
 import importlib.util
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -49,8 +49,10 @@ class Runner:
         if x.ndim != 4 or x.shape[0] != 1:
             raise BnnDeployError(f"runner input has shape {x.shape}; pass one NHWC image [1, H, W, C]")
         if self.input_shape is not None and tuple(x.shape) != tuple(self.input_shape):
-            raise BnnDeployError(f"{self.path or self.runtime} takes input {list(self.input_shape)}, not "
-                                 f"{list(x.shape)}; tile the image (bnn_deploy.core.tiling) or export that size")
+            raise BnnDeployError(
+                f"{self.path or self.runtime} takes input {list(self.input_shape)}, not "
+                f"{list(x.shape)}; tile the image (bnn_deploy.core.tiling) or export that size"
+            )
         return x
 
 
@@ -83,8 +85,9 @@ def load_extension(name: str, path: str):
     return module
 
 
-def time_runs(predict: Callable[[np.ndarray], object], x: np.ndarray, *, warmup: int, runs: int,
-              max_secs: float | None = None) -> dict:
+def time_runs(
+    predict: Callable[[np.ndarray], object], x: np.ndarray, *, warmup: int, runs: int, max_secs: float | None = None
+) -> dict:
     """Run ``predict(x)`` once (first run), ``warmup`` more times, then up to ``runs`` timed times.
 
     Each timed run is one ``perf_counter`` pair around one call; nothing else happens inside the
@@ -128,9 +131,16 @@ def latency_stats(samples_ms: list[float]) -> dict:
     if not samples_ms:
         raise ValueError("no timing samples")
     a = np.asarray(samples_ms, dtype=np.float64)
-    return {"min": float(a.min()), "median": float(np.median(a)), "mean": float(a.mean()),
-            "p90": float(np.percentile(a, 90)), "p99": float(np.percentile(a, 99)),
-            "max": float(a.max()), "std": float(a.std()), "runs": int(a.size)}
+    return {
+        "min": float(a.min()),
+        "median": float(np.median(a)),
+        "mean": float(a.mean()),
+        "p90": float(np.percentile(a, 90)),
+        "p99": float(np.percentile(a, 99)),
+        "max": float(a.max()),
+        "std": float(a.std()),
+        "runs": int(a.size),
+    }
 
 
 def elapsed_ms(start: float) -> float:

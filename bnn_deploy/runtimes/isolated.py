@@ -19,7 +19,6 @@ import numpy as np
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.photos import bench_input
 
-
 WORKER_TIMEOUT_S = 3600
 
 
@@ -33,8 +32,13 @@ def run_worker(spec: dict, workdir: Path, tag: str) -> dict:
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     try:
-        proc = subprocess.run([sys.executable, "-m", "bnn_deploy.runtimes.worker", str(spec_path)],
-                              capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bnn_deploy.runtimes.worker", str(spec_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=WORKER_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"worker timed out after {WORKER_TIMEOUT_S} s"}
     if os.path.exists(spec["result"]):
@@ -62,15 +66,37 @@ def measure_peak_memory(artifact, *, scale: int, kernel: str | None = None, thre
     return int(result["memory"]["peak_over_import_mb"] * 2**20)
 
 
-def worker_spec(artifact, *, threads: int, input_path, scale: int, photos=None, overlap: int = 0, warmup: int = 0,
-                runs: int = 1, max_secs: float | None = None, kernel: str | None = None) -> dict:
+def worker_spec(
+    artifact,
+    *,
+    threads: int,
+    input_path,
+    scale: int,
+    photos=None,
+    overlap: int = 0,
+    warmup: int = 0,
+    runs: int = 1,
+    max_secs: float | None = None,
+    kernel: str | None = None,
+) -> dict:
     """The spec :mod:`bnn_deploy.runtimes.worker` runs: ``artifact`` on the ``.npy`` at ``input_path`` (NHWC), then on
     the LR photos in the ``.npz`` at ``photos`` (if given) for quality. Defaults: no warm-up, one timed run."""
     from dataclasses import asdict
 
-    return {"artifact": asdict(artifact), "runtime": artifact.runtime, "threads": threads, "kernel": kernel,
-            "input": str(input_path), "photos": None if photos is None else str(photos), "scale": scale,
-            "overlap": overlap, "warmup": warmup, "runs": runs, "max_secs": max_secs, "select_runs": SELECT_RUNS}
+    return {
+        "artifact": asdict(artifact),
+        "runtime": artifact.runtime,
+        "threads": threads,
+        "kernel": kernel,
+        "input": str(input_path),
+        "photos": None if photos is None else str(photos),
+        "scale": scale,
+        "overlap": overlap,
+        "warmup": warmup,
+        "runs": runs,
+        "max_secs": max_secs,
+        "select_runs": SELECT_RUNS,
+    }
 
 
 def load_outputs(result: dict) -> dict | None:

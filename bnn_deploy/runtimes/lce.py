@@ -27,9 +27,8 @@ import time
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms, latency_stats, load_extension, time_runs
-from bnn_deploy.core.errors import first_line
 
 # kernel name -> (use_reference_bconv, use_indirect_bgemm, use_xnnpack), LiteInterpreter's flags.
 KERNELS = {
@@ -48,14 +47,16 @@ IDENTICAL_TOLERANCE = 1e-5  # 1/400 of an 8-bit step; ~100 float32 ulps at 1.0
 @functools.lru_cache(maxsize=1)
 def _wrapper_module():
     """LCE's ``interpreter_wrapper_lite`` extension, loaded without importing TensorFlow."""
-    path = os.path.join(sysconfig.get_paths()["platlib"], "larq_compute_engine", "tflite", "python",
-                        "interpreter_wrapper_lite.so")
+    path = os.path.join(
+        sysconfig.get_paths()["platlib"], "larq_compute_engine", "tflite", "python", "interpreter_wrapper_lite.so"
+    )
     if not os.path.isfile(path):
         try:  # a non-standard install layout: find it through the package (this imports TensorFlow)
             from larq_compute_engine.tflite.python import interpreter_wrapper_lite
         except ImportError as exc:
-            raise BnnDeployError("larq-compute-engine's interpreter is not installed; "
-                                 "pip install larq-compute-engine==0.16.0") from exc
+            raise BnnDeployError(
+                "larq-compute-engine's interpreter is not installed; pip install larq-compute-engine==0.16.0"
+            ) from exc
         return interpreter_wrapper_lite
     return load_extension("larq_compute_engine.tflite.python.interpreter_wrapper_lite", path)
 
@@ -97,8 +98,9 @@ def open_lce_data(data: bytes, *, label: str = "flatbuffer", threads: int = 1, k
     def predict(x: np.ndarray, _keep=data) -> np.ndarray:  # _keep: the interpreter reads the buffer
         return interpreter.predict([runner.check_input(x)])[0]
 
-    runner = Runner(runtime="lce", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
-                    load_ms=load_ms, path=label)
+    runner = Runner(
+        runtime="lce", kernel=kernel, threads=threads, input_shape=shape, predict=predict, load_ms=load_ms, path=label
+    )
     return runner
 
 
@@ -120,12 +122,17 @@ def verify_kernel(path: str, x: np.ndarray, kernel: str, *, threads: int = 1) ->
     reference = open_lce(path, threads=threads, kernel=AUTO_REFERENCE).predict(x)
     diff = max_abs_diff(open_lce(path, threads=threads, kernel=kernel).predict(x), reference)
     identical = diff <= IDENTICAL_TOLERANCE
-    return {"kernel": kernel if identical else AUTO_REFERENCE, "requested": kernel, "max_abs_diff": diff,
-            "identical": bool(identical)}
+    return {
+        "kernel": kernel if identical else AUTO_REFERENCE,
+        "requested": kernel,
+        "max_abs_diff": diff,
+        "identical": bool(identical),
+    }
 
 
-def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
-                  max_secs: float | None = None, progress=None) -> dict:
+def choose_kernel(
+    path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3, max_secs: float | None = None, progress=None
+) -> dict:
     """Time each of :data:`AUTO_CANDIDATES` on ``x`` and pick the fastest with identical output.
 
     Every candidate's first output is compared with the ``default`` kernel's: ``max_abs_diff``,
@@ -146,8 +153,13 @@ def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
         if reference is None:
             reference = out
         diff = max_abs_diff(out, reference)
-        rows[kernel] = {"kernel": kernel, "identical": bool(diff <= IDENTICAL_TOLERANCE),
-                        "bit_identical": bool(np.array_equal(out, reference)), "max_abs_diff": diff, "samples": []}
+        rows[kernel] = {
+            "kernel": kernel,
+            "identical": bool(diff <= IDENTICAL_TOLERANCE),
+            "bit_identical": bool(np.array_equal(out, reference)),
+            "max_abs_diff": diff,
+            "samples": [],
+        }
     xin = runners[AUTO_REFERENCE].check_input(x)
     deadline = None if max_secs is None else time.perf_counter() + max_secs
     for _ in range(max(1, runs)):
@@ -158,8 +170,12 @@ def choose_kernel(path: str, x: np.ndarray, *, threads: int = 1, runs: int = 3,
     for row in rows.values():
         stats = latency_stats(row.pop("samples"))
         row.update(min_ms=stats["min"], median_ms=stats["median"], runs=stats["runs"])
-        say(f"    kernel {row['kernel']}: min {row['min_ms']:.1f} ms, "
-            f"{'identical' if row['identical'] else 'differs (max |Δ| %.2g)' % row['max_abs_diff']}")
+        verdict = "identical" if row["identical"] else f"differs (max |Δ| {row['max_abs_diff']:.2g})"
+        say(f"    kernel {row['kernel']}: min {row['min_ms']:.1f} ms, {verdict}")
     best = min((r for r in rows.values() if r["identical"]), key=lambda r: r["min_ms"])
-    return {"kernel": best["kernel"], "reference": AUTO_REFERENCE, "tolerance": IDENTICAL_TOLERANCE,
-            "candidates": [rows[k] for k in AUTO_CANDIDATES]}
+    return {
+        "kernel": best["kernel"],
+        "reference": AUTO_REFERENCE,
+        "tolerance": IDENTICAL_TOLERANCE,
+        "candidates": [rows[k] for k in AUTO_CANDIDATES],
+    }

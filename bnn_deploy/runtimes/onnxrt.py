@@ -12,9 +12,8 @@ import time
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms
-from bnn_deploy.core.errors import first_line
 
 KERNELS = ("default",)
 
@@ -36,8 +35,15 @@ def open_onnx(path: str, *, threads: int = 1, kernel: str = "default") -> Runner
         nchw = np.ascontiguousarray(runner.check_input(x).transpose(0, 3, 1, 2))
         return np.ascontiguousarray(session.run(None, {name: nchw})[0].transpose(0, 2, 3, 1))
 
-    runner = Runner(runtime="onnxruntime", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
-                    load_ms=load_ms, path=str(path))
+    runner = Runner(
+        runtime="onnxruntime",
+        kernel=kernel,
+        threads=threads,
+        input_shape=shape,
+        predict=predict,
+        load_ms=load_ms,
+        path=str(path),
+    )
     return runner
 
 
@@ -51,8 +57,7 @@ def ort_session(onnx_path: str | os.PathLike, threads: int = 1):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(onnx_path), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
         first = first_line(exc)
         raise BnnDeployError(f"ONNX Runtime cannot load {onnx_path}: {first}; re-export the model") from exc

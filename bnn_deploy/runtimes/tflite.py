@@ -21,10 +21,9 @@ import time
 
 import numpy as np
 
-from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.errors import BnnDeployError, first_line
 from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms, load_extension
 from bnn_deploy.runtimes.lce import read_model_bytes
-from bnn_deploy.core.errors import first_line
 
 # kernel name -> the wrapper's op-resolver id (tf.lite.experimental.OpResolverType: BUILTIN = 1,
 # BUILTIN_WITHOUT_DEFAULT_DELEGATES = 3).
@@ -35,8 +34,14 @@ DEFAULT_KERNEL = "xnnpack"
 @functools.lru_cache(maxsize=1)
 def _wrapper_module():
     """TensorFlow's TFLite interpreter extension, loaded without importing ``tensorflow``."""
-    path = os.path.join(sysconfig.get_paths()["platlib"], "tensorflow", "lite", "python", "interpreter_wrapper",
-                        "_pywrap_tensorflow_interpreter_wrapper.so")
+    path = os.path.join(
+        sysconfig.get_paths()["platlib"],
+        "tensorflow",
+        "lite",
+        "python",
+        "interpreter_wrapper",
+        "_pywrap_tensorflow_interpreter_wrapper.so",
+    )
     if not os.path.isfile(path):
         raise BnnDeployError("TensorFlow's TFLite interpreter is not installed; pip install tensorflow-cpu==2.16.2")
     return load_extension("tensorflow.lite.python.interpreter_wrapper._pywrap_tensorflow_interpreter_wrapper", path)
@@ -57,12 +62,16 @@ def open_tflite(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) ->
     except (RuntimeError, ValueError) as exc:
         first = first_line(exc)
         hint = " (it holds LCE ops: run it with the lce runtime)" if b"Lce" in data else ""
-        raise BnnDeployError(f"TensorFlow's TFLite interpreter cannot load {path}{hint}: {first}; re-export it") from exc
+        raise BnnDeployError(
+            f"TensorFlow's TFLite interpreter cannot load {path}{hint}: {first}; re-export it"
+        ) from exc
     load_ms = elapsed_ms(start)
     inp, out = interp.InputIndices()[0], interp.OutputIndices()[0]
     if interp.TensorType(inp, 0) is not np.float32:
-        raise BnnDeployError(f"{path} takes {interp.TensorType(inp, 0).__name__} input; bnn-deploy runs "
-                             "models with float32 input and output (export with float I/O)")
+        raise BnnDeployError(
+            f"{path} takes {interp.TensorType(inp, 0).__name__} input; bnn-deploy runs "
+            "models with float32 input and output (export with float I/O)"
+        )
     shape = tuple(int(d) for d in interp.TensorSize(inp, 0))
 
     def predict(x: np.ndarray, _keep=data) -> np.ndarray:  # _keep: the interpreter reads the buffer
@@ -70,6 +79,13 @@ def open_tflite(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) ->
         interp.Invoke()
         return interp.GetTensor(out)
 
-    runner = Runner(runtime="tflite", kernel=kernel, threads=threads, input_shape=shape, predict=predict,
-                    load_ms=load_ms, path=str(path))
+    runner = Runner(
+        runtime="tflite",
+        kernel=kernel,
+        threads=threads,
+        input_shape=shape,
+        predict=predict,
+        load_ms=load_ms,
+        path=str(path),
+    )
     return runner

@@ -38,6 +38,13 @@ def open_torch(checkpoint: str, *, threads: int = 1, kernel: str = "default", mo
         nchw = np.ascontiguousarray(runner.check_input(x).transpose(0, 3, 1, 2))
         return np.ascontiguousarray(run_model(model, nchw).transpose(0, 2, 3, 1))
 
-    runner = Runner(runtime="pytorch", kernel=kernel, threads=threads, input_shape=None, predict=predict,
-                    load_ms=load_ms, path=str(checkpoint))
+    runner = Runner(
+        runtime="pytorch",
+        kernel=kernel,
+        threads=threads,
+        input_shape=None,
+        predict=predict,
+        load_ms=load_ms,
+        path=str(checkpoint),
+    )
     return runner

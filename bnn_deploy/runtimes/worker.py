@@ -29,12 +29,14 @@ from bnn_deploy.core.fileio import atomic_path, atomic_write_text
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's native library logs on load
 
-MEMORY_METHOD = ("one fresh process per artifact and thread count; VmRSS/VmHWM from /proc/self/status "
-                 "(resident-set size and its high-water mark) read after importing the runtime library, "
-                 "after loading the model, and after the warm-up and timed runs; peak_rss_mb is VmHWM after "
-                 "the runs (includes the Python interpreter and numpy, ~30 MB); peak_over_import_mb subtracts "
-                 "the resident size after the runtime import. (getrusage's ru_maxrss is not used on Linux: it survives "
-                 "exec and can report the parent's size; it is the fallback where /proc is missing)")
+MEMORY_METHOD = (
+    "one fresh process per artifact and thread count; VmRSS/VmHWM from /proc/self/status "
+    "(resident-set size and its high-water mark) read after importing the runtime library, "
+    "after loading the model, and after the warm-up and timed runs; peak_rss_mb is VmHWM after "
+    "the runs (includes the Python interpreter and numpy, ~30 MB); peak_over_import_mb subtracts "
+    "the resident size after the runtime import. (getrusage's ru_maxrss is not used on Linux: it survives "
+    "exec and can report the parent's size; it is the fallback where /proc is missing)"
+)
 
 
 def read_memory() -> dict:
@@ -82,8 +84,15 @@ def measure(spec: dict) -> dict:
     memory["peak_over_import_mb"] = memory["peak_rss_mb"] - base
     # A runner that measures itself elsewhere (on a device) reports that process's memory instead.
     memory = timing.pop("memory", None) or memory
-    return {"runtime": runner.runtime, "kernel": runner.kernel, "threads": runner.threads,
-            "input_shape": list(x.shape), "init_ms": runner.load_ms, **timing, "memory": memory}
+    return {
+        "runtime": runner.runtime,
+        "kernel": runner.kernel,
+        "threads": runner.threads,
+        "input_shape": list(x.shape),
+        "init_ms": runner.load_ms,
+        **timing,
+        "memory": memory,
+    }
 
 
 def _open(spec: dict, kernel: str | None):
@@ -103,8 +112,12 @@ def _photos(runner, spec: dict) -> dict:
     from bnn_deploy.core.tiling import predict_image
 
     with np.load(spec["photos"]) as photos:
-        return {f"photo:{key}": predict_image(runner.predict, runner.input_shape, photos[key], spec["scale"],
-                                              spec["overlap"])[0] for key in photos.files}
+        return {
+            f"photo:{key}": predict_image(
+                runner.predict, runner.input_shape, photos[key], spec["scale"], spec["overlap"]
+            )[0]
+            for key in photos.files
+        }
 
 
 def _save_npz(path: str, arrays: dict) -> None:
@@ -118,8 +131,14 @@ def select_kernel(spec: dict) -> dict:
     from bnn_deploy.runtimes.lce import choose_kernel
 
     x = np.load(spec["input"])
-    return choose_kernel(spec["artifact"]["file"], x, threads=spec["threads"], runs=spec["select_runs"],
-                         max_secs=spec["max_secs"], progress=lambda m: print(m, file=sys.stderr, flush=True))
+    return choose_kernel(
+        spec["artifact"]["file"],
+        x,
+        threads=spec["threads"],
+        runs=spec["select_runs"],
+        max_secs=spec["max_secs"],
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -11,15 +11,33 @@ from PIL import Image
 
 from bnn_deploy.core.errors import BnnDeployError
 from support.cli import run_cli
-from support.exports import tiny_export
-from support.exports import LATENCY_KEYS, MEMORY_KEYS
+from support.exports import LATENCY_KEYS, MEMORY_KEYS, tiny_export
+
+pytestmark = pytest.mark.slow  # end-to-end benches of real exports in worker processes
+
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     export_dir = tiny_export(tmp_path_factory)
     out = tmp_path_factory.mktemp("bench")
-    proc = run_cli("bench", export_dir, "--device", "host", "--threads", "1", "--warmup", "1", "--runs", "4",
-                   "--max-secs", "3", "--json-out", out / "bench.json", "--plot", out / "bench.png")
+    proc = run_cli(
+        "bench",
+        export_dir,
+        "--device",
+        "host",
+        "--threads",
+        "1",
+        "--warmup",
+        "1",
+        "--runs",
+        "4",
+        "--max-secs",
+        "3",
+        "--json-out",
+        out / "bench.json",
+        "--plot",
+        out / "bench.png",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads((out / "bench.json").read_text()), out
 
@@ -27,13 +45,35 @@ def bench(tmp_path_factory):
 def test_every_artifact_has_every_field(bench):
     _, report, _ = bench
     formats = sorted((r["format"], r["role"]) for r in report["results"])
-    assert formats == sorted([("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"),
-                              ("pytorch", "binary"), ("tflite-float", "float-ref"),
-                              ("tflite-int8", "float-ref"), ("pytorch", "float-ref")])
+    assert formats == sorted(
+        [
+            ("lce", "binary"),
+            ("tflite-float", "binary"),
+            ("onnx", "binary"),
+            ("pytorch", "binary"),
+            ("tflite-float", "float-ref"),
+            ("tflite-int8", "float-ref"),
+            ("pytorch", "float-ref"),
+        ]
+    )
     for r in report["results"]:
         assert "error" not in r, r
-        for key in ("name", "runtime", "kernel", "threads", "input_shape", "file", "file_size_bytes", "sha256",
-                    "init_ms", "first_run_ms", "latency_ms", "memory", "parity", "quality"):
+        for key in (
+            "name",
+            "runtime",
+            "kernel",
+            "threads",
+            "input_shape",
+            "file",
+            "file_size_bytes",
+            "sha256",
+            "init_ms",
+            "first_run_ms",
+            "latency_ms",
+            "memory",
+            "parity",
+            "quality",
+        ):
             assert key in r, (r["name"], key)
         assert all(k in r["latency_ms"] for k in LATENCY_KEYS)
         assert all(r["memory"].get(k) is not None for k in MEMORY_KEYS), r["memory"]
@@ -75,8 +115,14 @@ def test_speedups_host_and_settings(bench):
     host = report["host"]
     assert host["cpu"] and host["os"] and host["logical_cores"] >= 1
     assert {"larq_compute_engine", "onnxruntime", "torch", "numpy"} <= set(host["versions"])
-    assert report["settings"] == {"threads": [1], "warmup": 1, "runs": 4, "max_secs": 3.0, "kernel": "auto",
-                                  "tile_overlap": report["settings"]["tile_overlap"]}
+    assert report["settings"] == {
+        "threads": [1],
+        "warmup": 1,
+        "runs": 4,
+        "max_secs": 3.0,
+        "kernel": "auto",
+        "tile_overlap": report["settings"]["tile_overlap"],
+    }
     assert report["bicubic"]["psnr_db"] > 20
 
 

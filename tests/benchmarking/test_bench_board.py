@@ -26,30 +26,67 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnn_deploy.core.photos import bench_input
-
-from support.devices import export_hashes, free_port, qemu_inventory, sha256_of, ssh_inventory
-from support.exports import LATENCY_KEYS, MEMORY_KEYS
-from support.fake_benchmark import write_fake_benchmark
-from support.exports import EXPORT_HW, tiny_export
 from bnn_deploy.benchmarking.options import BenchOptions
 from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.core.photos import bench_input
+from support.devices import export_hashes, free_port, qemu_inventory, sha256_of, ssh_inventory
+from support.exports import EXPORT_HW, LATENCY_KEYS, MEMORY_KEYS, tiny_export
+from support.fake_benchmark import write_fake_benchmark
+
+pytestmark = pytest.mark.slow  # end-to-end benches of real exports in worker processes
 
 # Every field of a host bench row (bnn_deploy.benchmarking.host._row + _add_figures).
-ROW_KEYS = ("name", "format", "runtime", "role", "model", "file", "file_size_bytes", "sha256", "input_size",
-            "threads", "kernel", "kernel_choice", "input_shape", "latency_ms", "init_ms", "first_run_ms",
-            "stopped_by", "memory", "parity", "quality")
+ROW_KEYS = (
+    "name",
+    "format",
+    "runtime",
+    "role",
+    "model",
+    "file",
+    "file_size_bytes",
+    "sha256",
+    "input_size",
+    "threads",
+    "kernel",
+    "kernel_choice",
+    "input_shape",
+    "latency_ms",
+    "init_ms",
+    "first_run_ms",
+    "stopped_by",
+    "memory",
+    "parity",
+    "quality",
+)
 # Every top-level field of the host bench's report.
-REPORT_KEYS = ("export_dir", "device", "host", "export_versions", "settings", "inputs", "quality_photos",
-               "bicubic", "results", "speedups", "notes", "wall_seconds")
+REPORT_KEYS = (
+    "export_dir",
+    "device",
+    "host",
+    "export_versions",
+    "settings",
+    "inputs",
+    "quality_photos",
+    "bicubic",
+    "results",
+    "speedups",
+    "notes",
+    "wall_seconds",
+)
 
 
 def bench_cli(*args, cwd: Path, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """``bnn-deploy ARGS`` in a fresh interpreter, in ``cwd`` (where bnn-deploy-out/ goes), no user inventory."""
     full_env = dict(os.environ, BNN_DEPLOY_DEVICES=str(cwd / "no-devices.toml"), **(env or {}))
     (cwd / "no-devices.toml").write_text("")
-    return subprocess.run([sys.executable, "-m", "bnn_deploy.cli", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bnn_deploy.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -80,25 +117,61 @@ def ssh_bench(sshd, export, tmp_path_factory):
     known.write_text("")
     inv = ssh_inventory(tmp, sshd, board, known_hosts=known, address=False)
     before = export_hashes(export)
-    proc = bench_cli("bench", export, "--device", "loopback", "--inventory", inv,
-                     "--host", f"{sshd.user}@127.0.0.1:{sshd.port}", "--key", sshd.user_key,
-                     "--accept-new-host-key", "--runtime-bin", write_fake_benchmark(tmp), "--threads", "1",
-                     "--warmup", "1", "--runs", "3", "--cooldown", "0.2", "--timeout", "300",
-                     "--json-out", tmp / "bench.json", "--plot", tmp / "bench.png", cwd=tmp)
+    proc = bench_cli(
+        "bench",
+        export,
+        "--device",
+        "loopback",
+        "--inventory",
+        inv,
+        "--host",
+        f"{sshd.user}@127.0.0.1:{sshd.port}",
+        "--key",
+        sshd.user_key,
+        "--accept-new-host-key",
+        "--runtime-bin",
+        write_fake_benchmark(tmp),
+        "--threads",
+        "1",
+        "--warmup",
+        "1",
+        "--runs",
+        "3",
+        "--cooldown",
+        "0.2",
+        "--timeout",
+        "300",
+        "--json-out",
+        tmp / "bench.json",
+        "--plot",
+        tmp / "bench.png",
+        cwd=tmp,
+    )
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp / "bench.json").read_text())
-    return {"proc": proc, "report": report, "dir": tmp, "board": board, "known_hosts": known,
-            "hashes_before": before, "export": export}
+    return {
+        "proc": proc,
+        "report": report,
+        "dir": tmp,
+        "board": board,
+        "known_hosts": known,
+        "hashes_before": before,
+        "export": export,
+    }
 
 
 def test_every_artifact_has_every_host_bench_field(ssh_bench):
     report = ssh_bench["report"]
     assert all(key in report for key in REPORT_KEYS), set(REPORT_KEYS) - set(report)
     runs = {(r["format"], r["role"]): r["runner"] for r in report["results"]}
-    assert runs == {("lce", "binary"): "lce_benchmark_model", ("tflite-float", "binary"): "board-python",
-                    ("onnx", "binary"): "board-python", ("tflite-float", "float-ref"): "board-python",
-                    ("tflite-int8", "float-ref"): "board-python"}
+    assert runs == {
+        ("lce", "binary"): "lce_benchmark_model",
+        ("tflite-float", "binary"): "board-python",
+        ("onnx", "binary"): "board-python",
+        ("tflite-float", "float-ref"): "board-python",
+        ("tflite-int8", "float-ref"): "board-python",
+    }
     for r in report["results"]:
         assert "error" not in r and "skipped" not in r, r
         assert all(key in r for key in ROW_KEYS), (r["name"], set(ROW_KEYS) - set(r))
@@ -150,7 +223,7 @@ def test_numbers_are_consistent(ssh_bench):
         assert s["statistic"] == "mean"
         assert s["speedup"] == pytest.approx(base["latency_ms"]["mean"] / lce["latency_ms"]["mean"], rel=1e-3)
     assert report["settings"]["threads"] == [1] and report["settings"]["cooldown"] == 0.2
-    (size, given), = report["inputs"].items()
+    ((size, given),) = report["inputs"].items()
     assert size == f"{EXPORT_HW[1]}x{EXPORT_HW[0]}"
     np.save(ssh_bench["dir"] / "host_input.npy", bench_input(EXPORT_HW, 2))
     assert given["sha256"] == sha256_of(ssh_bench["dir"] / "host_input.npy")  # the host bench's very input
@@ -195,26 +268,38 @@ def test_cli_errors_are_one_line(export, tmp_path):
     no_runtimes = {"BNN_DEPLOY_RUNTIMES_DIR": str(tmp_path / "no-runtimes")}
     cases = [
         (("--device", "pi9", "--host", closed), r"unknown device 'pi9'; choose one of .*pi4"),
-        (("--device", "pi4", "--host", closed, "--runtime-bin", tmp_path / "nope"),
-         r"runtime binary .*nope does not exist"),
-        (("--device", "pi4", "--host", closed), r"no lce_benchmark_model for pi4 \(target arm64\): build and "
-                                                r"register one with `bnn-deploy build-runtime"),
+        (
+            ("--device", "pi4", "--host", closed, "--runtime-bin", tmp_path / "nope"),
+            r"runtime binary .*nope does not exist",
+        ),
+        (
+            ("--device", "pi4", "--host", closed),
+            r"no lce_benchmark_model for pi4 \(target arm64\): build and "
+            r"register one with `bnn-deploy build-runtime",
+        ),
         (("--device", "pi4"), "has no address; pass --host"),
-        (("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--threads", "1,2"),
-         "a board run measures one thread count"),
-        (("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--kernel", "xnnpack"),
-         "on a board lce_benchmark_model runs its default kernels"),
+        (
+            ("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--threads", "1,2"),
+            "a board run measures one thread count",
+        ),
+        (
+            ("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--kernel", "xnnpack"),
+            "on a board lce_benchmark_model runs its default kernels",
+        ),
         (("--device", "host", "--cooldown", "5", "--host", closed), "--host, --cooldown apply to a board"),
-        (("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--plot", tmp_path / "p.jpg"),
-         "give a path ending in .png"),
+        (
+            ("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--plot", tmp_path / "p.jpg"),
+            "give a path ending in .png",
+        ),
     ]
     for args, pattern in cases:
         line = one_error_line(bench_cli("bench", export, *args, cwd=tmp_path, env=no_runtimes))
         assert re.search(pattern, line), (args, line)
     # A closed port on 127.0.0.1: refused at once, not after a connect timeout.
     start = time.monotonic()
-    line = one_error_line(bench_cli("bench", export, "--device", "pi4", "--host", closed,
-                                    "--runtime-bin", fake, cwd=tmp_path))
+    line = one_error_line(
+        bench_cli("bench", export, "--device", "pi4", "--host", closed, "--runtime-bin", fake, cwd=tmp_path)
+    )
     assert "refused the connection; check the port" in line
     assert time.monotonic() - start < 60  # interpreter start-up and the export check included
     assert not (tmp_path / "bnn-deploy-out").exists() or not any((tmp_path / "bnn-deploy-out").iterdir())
@@ -232,10 +317,22 @@ def test_emulated_board_never_reports_latency(arm64_root, export, tmp_path):
 
     board = tmp_path / "board"
     board.mkdir()
-    options = BenchOptions(device="qemu-pi", inventory=qemu_inventory(tmp_path, board), threads=[1], warmup=1,
-                           runs=2, timeout=600, plot=tmp_path / "bench.png")
-    report = bench_export_on_device(export, options, transport=emulated_transport(arm64_root),
-                                    formats=["tflite-float", "onnx"], out_dir=tmp_path / "out")
+    options = BenchOptions(
+        device="qemu-pi",
+        inventory=qemu_inventory(tmp_path, board),
+        threads=[1],
+        warmup=1,
+        runs=2,
+        timeout=600,
+        plot=tmp_path / "bench.png",
+    )
+    report = bench_export_on_device(
+        export,
+        options,
+        transport=emulated_transport(arm64_root),
+        formats=["tflite-float", "onnx"],
+        out_dir=tmp_path / "out",
+    )
     text = render_bench(report)
     print(text)
     assert report["emulated"] and not report["latency_is_device_latency"]

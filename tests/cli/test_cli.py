@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from bnn_deploy.models.checkpoint import save_checkpoint
-
 from support.cli import run_cli
 from support.models import tiny_model
 
@@ -25,8 +24,10 @@ def ckpt(tmp_path):
 
 
 def test_help_imports_neither_torch_nor_tensorflow():
-    code = ("import sys; from bnn_deploy.cli import main; rc = main(['--help']); "
-            "print(rc, 'torch' in sys.modules, 'tensorflow' in sys.modules)")
+    code = (
+        "import sys; from bnn_deploy.cli import main; rc = main(['--help']); "
+        "print(rc, 'torch' in sys.modules, 'tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False False"
     assert "inspect" in out.stdout and "upscale" in out.stdout
@@ -51,14 +52,17 @@ def test_upscale_writes_png_of_the_right_size(ckpt, tmp_path, photo):
     assert Image.open(out).size == (82, 60)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["inspect", "missing.pt"], "not found"),
-    (["inspect", "{ckpt}", "--lr-size", "big"], "not WIDTHxHEIGHT"),
-    (["inspect", "{notckpt}"], "not a"),
-    (["upscale", "{ckpt}", "{notimage}", "-o", "{tmp}/o.png"], "cannot read image"),
-    (["upscale", "{ckpt}", "{tmp}/nope.png", "-o", "{tmp}/o.png"], "cannot read image"),
-    (["inspect", "{pickled}"], "--trust-pickle"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["inspect", "missing.pt"], "not found"),
+        (["inspect", "{ckpt}", "--lr-size", "big"], "not WIDTHxHEIGHT"),
+        (["inspect", "{notckpt}"], "not a"),
+        (["upscale", "{ckpt}", "{notimage}", "-o", "{tmp}/o.png"], "cannot read image"),
+        (["upscale", "{ckpt}", "{tmp}/nope.png", "-o", "{tmp}/o.png"], "cannot read image"),
+        (["inspect", "{pickled}"], "--trust-pickle"),
+    ],
+)
 def test_errors_are_one_line_without_traceback(tmp_path, ckpt, args, fragment):
     notckpt = tmp_path / "notes.txt"
     notckpt.write_text("hello")
@@ -66,8 +70,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, ckpt, args, fragment):
     notimage.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     pickled = tmp_path / "module.pt"
     torch.save(tiny_model("bbcu_l"), pickled)
-    subs = {"ckpt": ckpt, "notckpt": notckpt, "notimage": notimage, "tmp": tmp_path,
-            "pickled": pickled}
+    subs = {"ckpt": ckpt, "notckpt": notckpt, "notimage": notimage, "tmp": tmp_path, "pickled": pickled}
     proc = run_cli(*[a.format(**subs) for a in args])
     assert proc.returncode != 0
     assert fragment in proc.stderr
@@ -85,5 +88,4 @@ def test_models_lists_bundled(tmp_path):
     info = json.loads(run_cli("models", "--json", check=True).stdout)
     names = {m["name"] for m in info["bundled"]}
     assert {"bbcu_m_x2_small", "attn_bbcu_m_x2_small", "msrresnet_x2_small"} <= names
-    assert {"bbcu_l", "bbcu_m", "msrresnet", "edsr", "binary_edsr"} <= {
-        a["name"] for a in info["architectures"]}
+    assert {"bbcu_l", "bbcu_m", "msrresnet", "edsr", "binary_edsr"} <= {a["name"] for a in info["architectures"]}

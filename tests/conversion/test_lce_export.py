@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.conversion.export import export_model, render_export
 from bnn_deploy.conversion.sources import module_for_node
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.flatbuffer import read_flatbuffer
 from bnn_deploy.models.checkpoint import save_checkpoint
 from bnn_deploy.models.registry import create_model
 from support.models import randomize_
-from bnn_deploy.core.flatbuffer import read_flatbuffer
 
 SIZE = (32, 24)  # LR width x height
 MIN_DB = 70.0
@@ -38,15 +38,18 @@ def _checkpoint(tmp_path: Path, name: str, arch: str, seed: int = 0, **config) -
 
 def _export(tmp_path: Path, name: str, arch: str, formats=("lce",), sizes=(SIZE,), **config) -> dict:
     ckpt = _checkpoint(tmp_path, name, arch, **config)
-    manifest = export_model(ckpt, formats=list(formats), input_sizes=list(sizes), out_dir=tmp_path / "out" / name,
-                            min_parity_db=MIN_DB).to_json()
+    manifest = export_model(
+        ckpt, formats=list(formats), input_sizes=list(sizes), out_dir=tmp_path / "out" / name, min_parity_db=MIN_DB
+    ).to_json()
     for art in manifest["artifacts"]:
         if art["format"] == "lce":
             par = art["parity"]
-            print(f"\n{name} {art['input_size']}: bitpacked {art['binary_convs']['bitpacked']}/"
-                  f"{art['binary_convs']['total']}, parity {par['psnr_db']} dB, "
-                  f"max |err| {par['max_abs_error']:.2g}, PSNR vs HR torch {par['reference_psnr_vs_hr_db']} / "
-                  f"LCE {par['psnr_vs_hr_db']}")
+            print(
+                f"\n{name} {art['input_size']}: bitpacked {art['binary_convs']['bitpacked']}/"
+                f"{art['binary_convs']['total']}, parity {par['psnr_db']} dB, "
+                f"max |err| {par['max_abs_error']:.2g}, PSNR vs HR torch {par['reference_psnr_vs_hr_db']} / "
+                f"LCE {par['psnr_vs_hr_db']}"
+            )
     return manifest
 
 
@@ -85,8 +88,9 @@ def test_binary_edsr_meanshift_bitpacked_with_parity(tmp_path):
 @pytest.mark.parametrize("binary_attn,residual_attn", [("se", "pixel"), ("spatial", "se"), ("pixel", "spatial")])
 def test_attention_units_each_type_on_each_branch(tmp_path, binary_attn, residual_attn):
     unit = {"kind": "attention", "binary_attn": binary_attn, "residual_attn": residual_attn}
-    manifest = _export(tmp_path, f"attn_{binary_attn}_{residual_attn}", "binary_edsr", scale=2, n_feats=8,
-                       n_resblocks=1, unit=unit)
+    manifest = _export(
+        tmp_path, f"attn_{binary_attn}_{residual_attn}", "binary_edsr", scale=2, n_feats=8, n_resblocks=1, unit=unit
+    )
     _assert_all_bitpacked(manifest, 3)
 
 
@@ -95,9 +99,9 @@ def test_attention_units_each_type_on_each_branch(tmp_path, binary_attn, residua
 
 def _rebuild_and_convert(ckpt: str, tmp_path: Path, hw=(24, 32)):
     """The export pipeline's pieces on a checkpoint, for tests that need custom inputs."""
-    from bnn_deploy.conversion.sources import load_source, rebuild
     from bnn_deploy.conversion.lce import convert_lce
     from bnn_deploy.conversion.onnx_to_tf import save_saved_model
+    from bnn_deploy.conversion.sources import load_source, rebuild
 
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
@@ -115,8 +119,8 @@ def _lce_vs_reference(src, data: bytes, nchw: np.ndarray) -> tuple[np.ndarray, n
 
 def test_pixel_shuffle_permutation_matches_torch():
     """TF depth_to_space on permuted channels == torch pixel_shuffle, for several C and r."""
-    from bnn_deploy.core.tf import tensorflow
     from bnn_deploy.conversion.pixel_shuffle import crd_to_dcr_permutation, depth_to_space_crd_exact
+    from bnn_deploy.core.tf import tensorflow
 
     tf = tensorflow()
     rng = np.random.default_rng(0)
@@ -138,7 +142,9 @@ def test_pixel_shuffle_permutation_moves_into_binary_conv_and_rprelu(tmp_path):
     ckpt = _checkpoint(tmp_path, "bbcu_m_x4_ps", "bbcu_m", scale=4, num_feat=8, num_block=1)
     src, rebuilt, data = _rebuild_and_convert(ckpt, tmp_path)
     assert [(p.how, p.conv) for p in rebuilt.shuffles] == [
-        ("permuted", "/upconv1/binary_conv/Conv"), ("permuted", "/upconv2/binary_conv/Conv")]
+        ("permuted", "/upconv1/binary_conv/Conv"),
+        ("permuted", "/upconv2/binary_conv/Conv"),
+    ]
     from bnn_deploy.core.photos import crop_center, load_photo
 
     lr = crop_center(load_photo("chelsea.png"), 24, 32).transpose(2, 0, 1)[None].copy()
@@ -158,15 +164,29 @@ def test_pixel_shuffle_exact_fallback_when_conv_output_is_shared(tmp_path):
 
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.standard_normal((12, 3, 3, 3)).astype(np.float32), "w")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("DepthToSpace", ["c"], ["d"], blocksize=2, mode="CRD", name="shuffle"),
-             helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1, name="mean"),
-             helper.make_node("Resize", ["m", "", "s"], ["u"], mode="nearest",
-                              coordinate_transformation_mode="asymmetric", nearest_mode="floor", name="up"),
-             helper.make_node("Add", ["d", "u"], ["y"], name="add")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("DepthToSpace", ["c"], ["d"], blocksize=2, mode="CRD", name="shuffle"),
+        helper.make_node("ReduceMean", ["c"], ["m"], axes=[1], keepdims=1, name="mean"),
+        helper.make_node(
+            "Resize",
+            ["m", "", "s"],
+            ["u"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+            name="up",
+        ),
+        helper.make_node("Add", ["d", "u"], ["y"], name="add"),
+    ]
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, scales])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, scales],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     path = tmp_path / "shared.onnx"
     onnx.save(model, path)
@@ -205,8 +225,8 @@ def test_sign_of_exact_zero_is_plus_one(tmp_path):
 def test_zero_padding_stays_same_zero_in_lce(tmp_path):
     """Binary convs pad the *signed* tensor with 0: LCE must use SAME padding with pad value 0
     (its exact edge correction), and border pixels must match as well as the interior."""
-    from bnn_deploy.core.photos import crop_center, load_photo
     from bnn_deploy.core.flatbuffer import read_flatbuffer
+    from bnn_deploy.core.photos import crop_center, load_photo
 
     ckpt = _checkpoint(tmp_path, "pad", "bbcu_l", scale=2, num_feat=8, num_block=1)
     src, rebuilt, data = _rebuild_and_convert(ckpt, tmp_path)
@@ -253,8 +273,8 @@ def test_float_fallback_in_flatbuffer_is_named():
     import tempfile
     from types import SimpleNamespace
 
-    from bnn_deploy.core.tf import tensorflow
     from bnn_deploy.conversion.lce import check_bitpacked, convert_lce
+    from bnn_deploy.core.tf import tensorflow
 
     tf = tensorflow()
     rng = np.random.default_rng(0)
@@ -291,13 +311,30 @@ def test_sizes_baselines_and_manifest(tmp_path):
     ref = tmp_path / "msr.pt"
     save_checkpoint(ref, create_model("msrresnet", scale=2, num_feat=8, num_block=1))
     out = tmp_path / "export"
-    result = export_model(ckpt, formats=["lce", "tflite-float", "tflite-int8"], input_sizes=[(32, 24), (20, 16)],
-                          target="armv7", out_dir=out, min_parity_db=MIN_DB, float_ref=ref)
+    result = export_model(
+        ckpt,
+        formats=["lce", "tflite-float", "tflite-int8"],
+        input_sizes=[(32, 24), (20, 16)],
+        target="armv7",
+        out_dir=out,
+        min_parity_db=MIN_DB,
+        float_ref=ref,
+    )
     manifest = result.manifest.to_json()
     files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(["bm_32x24.lce.tflite", "bm_32x24.float.tflite", "bm_20x16.lce.tflite",
-                            "bm_20x16.float.tflite", "msr_32x24.float.tflite", "msr_32x24.int8.tflite",
-                            "msr_20x16.float.tflite", "msr_20x16.int8.tflite", "manifest.json"])
+    assert files == sorted(
+        [
+            "bm_32x24.lce.tflite",
+            "bm_32x24.float.tflite",
+            "bm_20x16.lce.tflite",
+            "bm_20x16.float.tflite",
+            "msr_32x24.float.tflite",
+            "msr_32x24.int8.tflite",
+            "msr_20x16.float.tflite",
+            "msr_20x16.int8.tflite",
+            "manifest.json",
+        ]
+    )
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
     assert manifest["target"] == "armv7" and manifest["lce_converter_target"] == "arm"
@@ -391,8 +428,24 @@ def test_cli_export_json(tmp_path, capsys):
 
     ckpt = _checkpoint(tmp_path, "j", "bbcu_m", scale=2, num_feat=8, num_block=1)
     out = tmp_path / "cli"
-    assert main(["export", ckpt, "--target", "android-arm64", "--input-size", "32x24,16x12",
-                 "--input-size", "20x16", "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                ckpt,
+                "--target",
+                "android-arm64",
+                "--input-size",
+                "32x24,16x12",
+                "--input-size",
+                "20x16",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     manifest = json.loads(captured.out)
     assert [a["input_size"] for a in manifest["artifacts"]] == [[32, 24], [16, 12], [20, 16]]
@@ -422,8 +475,9 @@ def test_unsupported_module_is_named_with_its_path_and_type(tmp_path):
     with pytest.raises(BnnDeployError, match=r"unsupported ONNX op Erf at '/body/body\.1/Erf'"):
         export_model(path, input_sizes=[SIZE], out_dir=tmp_path / "out")
     assert module_for_node("/body/body.1/Erf", net) == ("body.1", "GELU")
-    bbcu = create_model("binary_edsr", scale=2, n_feats=8, n_resblocks=1,
-                        unit={"kind": "attention", "binary_attn": "se"})
+    bbcu = create_model(
+        "binary_edsr", scale=2, n_feats=8, n_resblocks=1, unit={"kind": "attention", "binary_attn": "se"}
+    )
     assert module_for_node("/body/body.0/body/body.0/attn_b/fc1/Conv", bbcu) == ("body.0.body.0.attn_b.fc1", "Conv2d")
     assert not (tmp_path / "out").exists()
 
@@ -431,13 +485,16 @@ def test_unsupported_module_is_named_with_its_path_and_type(tmp_path):
 @pytest.mark.parametrize("name", ["bbcu_m_x2_small", "attn_bbcu_m_x2_small"])
 def test_bundled_trained_models_bitpacked_with_parity(tmp_path, name):
     # Trained weights, not random ones: real thresholds and scales, and a real image to compare.
-    manifest = export_model(name, formats=["lce"], input_sizes=[(64, 48)], out_dir=tmp_path / name,
-                            min_parity_db=MIN_DB).to_json()
+    manifest = export_model(
+        name, formats=["lce"], input_sizes=[(64, 48)], out_dir=tmp_path / name, min_parity_db=MIN_DB
+    ).to_json()
     _assert_all_bitpacked(manifest, 10)
     (art,) = _lce(manifest)
     assert manifest["source"]["sha256"] and art["parity"]["psnr_vs_hr_db"] is not None
-    print(f"\n{name}: parity {art['parity']['psnr_db']} dB, PSNR vs HR torch "
-          f"{art['parity']['reference_psnr_vs_hr_db']} / LCE {art['parity']['psnr_vs_hr_db']}")
+    print(
+        f"\n{name}: parity {art['parity']['psnr_db']} dB, PSNR vs HR torch "
+        f"{art['parity']['reference_psnr_vs_hr_db']} / LCE {art['parity']['psnr_vs_hr_db']}"
+    )
 
 
 def test_source_inside_a_folder_that_is_not_an_export_is_refused_and_kept(tmp_path):
@@ -478,6 +535,5 @@ def test_reexport_replaces_only_its_own_files(tmp_path):
 def test_manifest_json_has_no_nan_or_infinity_tokens():
     from bnn_deploy.core.jsonio import jsonable
 
-    text = json.dumps(jsonable({"a": float("nan"), "b": [float("inf"), np.float32(1.5)], "c": (1, 2)}),
-                      allow_nan=False)
+    text = json.dumps(jsonable({"a": float("nan"), "b": [float("inf"), np.float32(1.5)], "c": (1, 2)}), allow_nan=False)
     assert json.loads(text) == {"a": "nan", "b": ["inf", 1.5], "c": [1, 2]}

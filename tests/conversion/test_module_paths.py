@@ -10,11 +10,11 @@ import pytest
 from torch import nn
 
 from bnn_deploy.conversion.export import export_model
-from bnn_deploy.conversion.sources import module_for_node
 from bnn_deploy.conversion.lce import convert_lce, convert_tflite_float
 from bnn_deploy.conversion.onnx_export import binary_conv_modules, export_onnx
 from bnn_deploy.conversion.onnx_ops.naming import node_label, node_scope, node_where, scope_module_path
 from bnn_deploy.conversion.onnx_to_tf import rebuild_tf, save_saved_model
+from bnn_deploy.conversion.sources import module_for_node
 from bnn_deploy.core.flatbuffer import Op, module_path, read_flatbuffer
 from support.models import tiny_model
 
@@ -53,12 +53,14 @@ def test_every_lce_op_names_its_pytorch_module(tmp_path, arch, scale):
     paths = _check_paths(model, fb)
     binary = [name for name, _ in binary_conv_modules(model)]
     # The sign is computed in the unit's forward: each LceQuantize names the unit of its conv.
-    assert [p for op, p in zip(fb.ops, paths, strict=True) if op.kind == "LceQuantize"] == \
-        [name.rsplit(".", 1)[0] for name in binary]
+    assert [p for op, p in zip(fb.ops, paths, strict=True) if op.kind == "LceQuantize"] == [
+        name.rsplit(".", 1)[0] for name in binary
+    ]
     # check_bitpacked names layers by these TF op names: each must be on exactly its LceBconv2d.
     bconvs = [op for op in fb.ops if op.kind == "LceBconv2d"]
-    assert [[tf_name in op.name_tokens() for tf_name in rebuilt.binary_layers] for op in bconvs] == \
-        [[i == j for j in range(len(bconvs))] for i in range(len(bconvs))]
+    assert [[tf_name in op.name_tokens() for tf_name in rebuilt.binary_layers] for op in bconvs] == [
+        [i == j for j in range(len(bconvs))] for i in range(len(bconvs))
+    ]
 
 
 def test_bundled_model_export_names_every_module(tmp_path):
@@ -67,7 +69,9 @@ def test_bundled_model_export_names_every_module(tmp_path):
     from bnn_deploy.models.zoo import resolve_model_path
 
     out = tmp_path / "out"
-    manifest = export_model("bbcu_m_x2_small", formats=["lce", "tflite-float"], input_sizes=[(32, 24)], out_dir=out).to_json()
+    manifest = export_model(
+        "bbcu_m_x2_small", formats=["lce", "tflite-float"], input_sizes=[(32, 24)], out_dir=out
+    ).to_json()
     model = load_checkpoint(resolve_model_path("bbcu_m_x2_small")).model
     binary = [name for name, _ in binary_conv_modules(model)]
     by_format = {a["format"]: read_flatbuffer((out / a["file"]).read_bytes()) for a in manifest["artifacts"]}
@@ -109,14 +113,17 @@ def test_float_conversion_keeps_the_names(tmp_path):
     assert all(p in modules for p in paths if p is not None)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("/body/body.0/body/body.1/binary_conv/Conv", "body.0.body.1.binary_conv"),
-    ("/body/body.0/body/body.0/relu/pr_prelu/PRelu", "body.0.body.0.relu.pr_prelu"),
-    ("/conv_first/Conv", "conv_first"),
-    ("/Mul", ""),
-    ("b1/bconv", None),
-    ("Conv_12", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("/body/body.0/body/body.1/binary_conv/Conv", "body.0.body.1.binary_conv"),
+        ("/body/body.0/body/body.0/relu/pr_prelu/PRelu", "body.0.body.0.relu.pr_prelu"),
+        ("/conv_first/Conv", "conv_first"),
+        ("/Mul", ""),
+        ("b1/bconv", None),
+        ("Conv_12", None),
+    ],
+)
 def test_scope_module_path(name, expected):
     assert scope_module_path(name) == expected
 
@@ -130,15 +137,18 @@ def test_node_scopes_are_tf_names_module_path_reads_back():
     assert node_scope("b1.bconv", "b1/bconv", "Conv") == "b1.bconv/Conv/"
 
 
-@pytest.mark.parametrize("names,expected", [
-    ([".body.0.body.1.binary_conv/Add/Add;.body.0.body.1.binary_co"], "body.0.body.1.binary_conv"),
-    (["./Mul/Mul"], ""),
-    (["b1.bconv/Mul/Mul;b1.bconv/Conv/Conv2D"], "b1.bconv"),
-    ([";;.upconv1/Where/SelectV2"], "upconv1"),
-    (["PartitionedCall:0"], None),
-    ([".body.0.body.0.a_very_long_attention_module_name_th1"], None),  # cut at 50 characters
-    (["/x"], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "names,expected",
+    [
+        ([".body.0.body.1.binary_conv/Add/Add;.body.0.body.1.binary_co"], "body.0.body.1.binary_conv"),
+        (["./Mul/Mul"], ""),
+        (["b1.bconv/Mul/Mul;b1.bconv/Conv/Conv2D"], "b1.bconv"),
+        ([";;.upconv1/Where/SelectV2"], "upconv1"),
+        (["PartitionedCall:0"], None),
+        ([".body.0.body.0.a_very_long_attention_module_name_th1"], None),  # cut at 50 characters
+        (["/x"], None),
+        ([], None),
+    ],
+)
 def test_module_path_reads_the_first_name(names, expected):
     assert module_path(Op(0, "ADD", [], [], names)) == expected

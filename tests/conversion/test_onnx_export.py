@@ -13,15 +13,14 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from bnn_deploy.conversion.onnx_check import onnx_parity
+from bnn_deploy.conversion.onnx_export import PATTERN_VERSION, binary_conv_modules, export_onnx, export_onnx_artifact
+from bnn_deploy.conversion.onnx_pattern import coverage_report, find_convs, load_onnx, read_metadata
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.photos import crop_center, load_photo
-from bnn_deploy.conversion.onnx_export import (PATTERN_VERSION, binary_conv_modules, export_onnx,
-                                              export_onnx_artifact)
-from bnn_deploy.conversion.onnx_pattern import coverage_report, find_convs, load_onnx, read_metadata
-from bnn_deploy.conversion.onnx_check import onnx_parity
-from bnn_deploy.runtimes.onnxrt import ort_session
 from bnn_deploy.models.binary import BinaryConv2d, LearnableBias, RPReLU
 from bnn_deploy.models.registry import create_model
+from bnn_deploy.runtimes.onnxrt import ort_session
 
 MIN_DB = 60.0
 LR_SIZES = ((24, 24), (31, 27))  # (H, W); the second is odd in both dimensions
@@ -45,8 +44,7 @@ FAMILIES = {
     "attn_se_spatial": ("bbcu_m", {"scale": 2, **BBCU_TINY, "unit": attention("se", "spatial")}),
     "attn_spatial_pixel": ("bbcu_m", {"scale": 2, **BBCU_TINY, "unit": attention("spatial", "pixel")}),
     "attn_pixel_se": ("bbcu_l", {"scale": 2, **BBCU_TINY, "unit": attention("pixel", "se")}),
-    "attn_edsr_se_none": ("binary_edsr", {"scale": 2, "n_feats": 8, "n_resblocks": 1,
-                                          "unit": attention("se", "none")}),
+    "attn_edsr_se_none": ("binary_edsr", {"scale": 2, "n_feats": 8, "n_resblocks": 1, "unit": attention("se", "none")}),
 }
 
 
@@ -88,8 +86,10 @@ def photo_nchw(name: str, h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(crop_center(load_photo(name), h, w).transpose(2, 0, 1)[None])
 
 
-PARITY_IMAGES = [(f"astronaut[{LR_SIZES[0]}]", photo_nchw("astronaut.png", *LR_SIZES[0])),
-                 (f"chelsea[{LR_SIZES[1]}]", photo_nchw("chelsea.png", *LR_SIZES[1]))]
+PARITY_IMAGES = [
+    (f"astronaut[{LR_SIZES[0]}]", photo_nchw("astronaut.png", *LR_SIZES[0])),
+    (f"chelsea[{LR_SIZES[1]}]", photo_nchw("chelsea.png", *LR_SIZES[1])),
+]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +151,7 @@ def test_every_binary_conv_matches_the_pattern(family, exported):
         assert m.sign_op == "Where" and m.sign_at_threshold == 1.0 and m.sign_threshold == 0.0
         assert m.pads == (1, 1, 1, 1) and m.bias is None
         np.testing.assert_allclose(m.alpha, module.scale().detach().reshape(-1).numpy(), rtol=1e-6)
-        np.testing.assert_array_equal(np.abs(m.weight), np.broadcast_to(m.alpha[:, None, None, None],
-                                                                         m.weight.shape))
+        np.testing.assert_array_equal(np.abs(m.weight), np.broadcast_to(m.alpha[:, None, None, None], m.weight.shape))
         # The move0 Add in front is reported as the threshold t = -b (sign(x + b) = +1 iff x >= -b).
         unit = model.get_submodule(name.rsplit(".", 1)[0])
         np.testing.assert_array_equal(m.threshold, -unit.move0.bias.detach().reshape(-1).numpy())
@@ -217,8 +216,7 @@ def test_export_rejects_old_opset(tmp_path):
 
 def test_artifact_writes_file_with_parity_and_coverage(tmp_path):
     model = randomize(create_model("bbcu_m", scale=2, **BBCU_TINY))
-    loaded = SimpleNamespace(model=model, path=str(tmp_path / "tiny_m.pt"), arch="bbcu_m",
-                             config=model.config)
+    loaded = SimpleNamespace(model=model, path=str(tmp_path / "tiny_m.pt"), arch="bbcu_m", config=model.config)
     result = export_onnx_artifact(loaded, tmp_path / "out")
     assert result["file"] == str(tmp_path / "out" / "tiny_m.onnx") and os.path.isfile(result["file"])
     assert result["parity"].psnr_db >= MIN_DB  # inf when bit-identical
@@ -239,9 +237,16 @@ def test_artifact_below_threshold_leaves_nothing(tmp_path):
 # ---------------------------------------------------------------- hand-built graphs
 
 
-def conv_graph(weight: np.ndarray, *, sign: str = "Sign", pre: list | None = None, stride: int = 1,
-               pad_node: dict | None = None, extra_inputs: list | None = None,
-               input_shape=("N", 2, "H", "W")) -> onnx.ModelProto:
+def conv_graph(
+    weight: np.ndarray,
+    *,
+    sign: str = "Sign",
+    pre: list | None = None,
+    stride: int = 1,
+    pad_node: dict | None = None,
+    extra_inputs: list | None = None,
+    input_shape=("N", 2, "H", "W"),
+) -> onnx.ModelProto:
     """x → [pre nodes] → sign → [Pad] → Conv(W, pads=1) → y, built with onnx.helper."""
     o, i = weight.shape[:2]
     inits = [numpy_helper.from_array(weight.astype(np.float32), "W")]
@@ -251,25 +256,35 @@ def conv_graph(weight: np.ndarray, *, sign: str = "Sign", pre: list | None = Non
         nodes.append(helper.make_node("Sign", [src], ["s"], name="sign"))
     elif sign == "larq":
         inits.append(numpy_helper.from_array(np.array(0.1, np.float32), "c"))
-        nodes += [helper.make_node("Sign", [src], ["s0"], name="sign0"),
-                  helper.make_node("Add", ["s0", "c"], ["s1"], name="addc"),
-                  helper.make_node("Sign", ["s1"], ["s"], name="sign1")]
+        nodes += [
+            helper.make_node("Sign", [src], ["s0"], name="sign0"),
+            helper.make_node("Add", ["s0", "c"], ["s1"], name="addc"),
+            helper.make_node("Sign", ["s1"], ["s"], name="sign1"),
+        ]
     else:  # Where(GreaterOrEqual(x, 0.25), 1, -1)
-        inits += [numpy_helper.from_array(np.array(v, np.float32), n)
-                  for n, v in (("t", 0.25), ("one", 1.0), ("minus_one", -1.0))]
-        nodes += [helper.make_node("GreaterOrEqual", [src, "t"], ["ge"], name="ge"),
-                  helper.make_node("Where", ["ge", "one", "minus_one"], ["s"], name="where")]
+        inits += [
+            numpy_helper.from_array(np.array(v, np.float32), n)
+            for n, v in (("t", 0.25), ("one", 1.0), ("minus_one", -1.0))
+        ]
+        nodes += [
+            helper.make_node("GreaterOrEqual", [src, "t"], ["ge"], name="ge"),
+            helper.make_node("Where", ["ge", "one", "minus_one"], ["s"], name="where"),
+        ]
     conv_in, pads = "s", [1, 1, 1, 1]
     if pad_node is not None:
         inits.append(numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"))
         nodes.append(helper.make_node("Pad", ["s", "pads"], ["sp"], name="pad", **pad_node))
         conv_in, pads = "sp", [0, 0, 0, 0]
-    nodes.append(helper.make_node("Conv", [conv_in, "W"], ["y"], name="conv", pads=pads,
-                                  strides=[stride, stride], kernel_shape=[3, 3]))
+    nodes.append(
+        helper.make_node(
+            "Conv", [conv_in, "W"], ["y"], name="conv", pads=pads, strides=[stride, stride], kernel_shape=[3, 3]
+        )
+    )
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))]
     inputs += extra_inputs or []
-    graph = helper.make_graph(nodes, "g", inputs,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "Ho", "Wo"])], inits)
+    graph = helper.make_graph(
+        nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "Ho", "Wo"])], inits
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
@@ -291,8 +306,12 @@ def test_third_party_sign_with_alpha_initializer_matches():
 def test_sub_threshold_where_sign_and_zero_pad_match():
     weight, _ = pm_alpha()
     t = np.array([0.5, -1.0], np.float32).reshape(1, 2, 1, 1)
-    model = conv_graph(weight, sign="where", pre=[helper.make_node("Sub", ["x", "tc"], ["xs"], name="sub")],
-                       pad_node={"mode": "constant"})
+    model = conv_graph(
+        weight,
+        sign="where",
+        pre=[helper.make_node("Sub", ["x", "tc"], ["xs"], name="sub")],
+        pad_node={"mode": "constant"},
+    )
     model.graph.initializer.append(numpy_helper.from_array(t, "tc"))
     onnx.checker.check_model(model)
     (m,) = find_convs(model)
@@ -325,10 +344,13 @@ def test_within_lce_tolerance_is_binary():
     assert find_convs(conv_graph(weight))[0].is_binary
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    ({"stride": 2}, "stride 2x2"),
-    ({"pad_node": {"mode": "reflect"}}, "Pad in reflect mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"stride": 2}, "stride 2x2"),
+        ({"pad_node": {"mode": "reflect"}}, "Pad in reflect mode"),
+    ],
+)
 def test_rejections_name_the_cause(kwargs, reason):
     weight, _ = pm_alpha()
     (m,) = find_convs(conv_graph(weight, **kwargs))
@@ -339,9 +361,11 @@ def test_conv_after_relu_is_float_with_reason():
     weight, _ = pm_alpha()
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Conv", ["r", "W"], ["y"], pads=[1] * 4)],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "H", "W"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "Ho", "Wo"])],
-        [numpy_helper.from_array(weight, "W")])
+        [numpy_helper.from_array(weight, "W")],
+    )
     (m,) = find_convs(helper.make_model(graph))
     assert not m.is_binary and m.reason == "input is not a sign (comes from Relu)"
 
@@ -384,9 +408,11 @@ def test_non_image_rank_is_a_clear_error(tmp_path):
     weight, _ = pm_alpha()
     rank3 = helper.make_graph(
         [helper.make_node("Unsqueeze", ["x", "axes"], ["x4"]), helper.make_node("Conv", ["x4", "W"], ["y"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 8])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "Ho", "Wo"])],
-        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.array([0], np.int64), "axes")])
+        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.array([0], np.int64), "axes")],
+    )
     path = save(helper.make_model(rank3, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "r3.onnx")
     assert "has rank 3; expects an NCHW image input" in one_line_error(path)
 

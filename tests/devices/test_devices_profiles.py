@@ -15,14 +15,12 @@ import platform
 import pytest
 
 from bnn_deploy.cli import main
-from bnn_deploy.devices.inventory import (inventory_path, load_inventory, parse_host,
-                                          resolve_device)
-from bnn_deploy.devices.preflight import (check_facts, gather_facts, parse_facts, render_preflight,
-                                          throttle_states)
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.devices.inventory import inventory_path, load_inventory, parse_host, resolve_device
+from bnn_deploy.devices.preflight import check_facts, gather_facts, parse_facts, render_preflight, throttle_states
 from bnn_deploy.devices.profiles import PROFILES, get_profile, list_profiles
 from bnn_deploy.devices.transport import check_removable
 from bnn_deploy.devices.transport_local import LocalTransport
-from bnn_deploy.core.errors import BnnDeployError
 
 PI4_PREFLIGHT = """\
 @@uname_m
@@ -70,8 +68,15 @@ PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 @@end
 """
 
-ARM64_BINARY = {"path": "/x/lce_benchmark_model", "kind": "elf", "machine": "AArch64", "bits": 64,
-                "arch": "aarch64", "glibc": "2.28", "android": False}
+ARM64_BINARY = {
+    "path": "/x/lce_benchmark_model",
+    "kind": "elf",
+    "machine": "AArch64",
+    "bits": 64,
+    "arch": "aarch64",
+    "glibc": "2.28",
+    "android": False,
+}
 
 
 # ---------------------------------------------------------------- profiles
@@ -80,8 +85,7 @@ ARM64_BINARY = {"path": "/x/lce_benchmark_model", "kind": "elf", "machine": "AAr
 def test_profiles_have_the_facts_bench_needs():
     assert list(PROFILES) == ["pi4", "pi5", "pi3-64", "android-arm64", "host"]
     for p in list_profiles():
-        for key in ("arch", "cores", "clock_mhz", "ram_gb", "expected_runtime", "lce_target",
-                    "transport", "work_dir"):
+        for key in ("arch", "cores", "clock_mhz", "ram_gb", "expected_runtime", "lce_target", "transport", "work_dir"):
             assert key in p, (p["name"], key)
     assert get_profile("pi4")["lce_target"] == "arm64" and get_profile("pi4")["cores"] == 4
     assert get_profile("pi5")["clock_mhz"] == 2400
@@ -129,16 +133,19 @@ serial = "R58M123ABC"
     assert "key" not in json.dumps(pi5.facts()).replace('"key": null', "")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[devices.a]\nprofile = "pi4"\nhots = "x"\n', r"unknown key\(s\) hots"),
-    ('[devices.a]\nprofile = "pi9"\n', r"unknown profile 'pi9'"),
-    ('[devices.a]\nhost = "x"\n', r"needs profile = one of"),
-    ('[devices.a]\nprofile = "pi4"\nport = "22"\n', r"port must be a int"),
-    ('[devices.a]\nprofile = "pi4"\nport = 70000\n', r"not a TCP port"),
-    ('[devices.a]\nprofile = "pi4"\ntransport = "telnet"\n', r"transport must be one of"),
-    ('[boards.a]\nprofile = "pi4"\n', r"unknown table\(s\) boards"),
-    ('[devices.a\nprofile = "pi4"\n', r"is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[devices.a]\nprofile = "pi4"\nhots = "x"\n', r"unknown key\(s\) hots"),
+        ('[devices.a]\nprofile = "pi9"\n', r"unknown profile 'pi9'"),
+        ('[devices.a]\nhost = "x"\n', r"needs profile = one of"),
+        ('[devices.a]\nprofile = "pi4"\nport = "22"\n', r"port must be a int"),
+        ('[devices.a]\nprofile = "pi4"\nport = 70000\n', r"not a TCP port"),
+        ('[devices.a]\nprofile = "pi4"\ntransport = "telnet"\n', r"transport must be one of"),
+        ('[boards.a]\nprofile = "pi4"\n', r"unknown table\(s\) boards"),
+        ('[devices.a\nprofile = "pi4"\n', r"is not valid TOML"),
+    ],
+)
 def test_inventory_errors_are_one_line(tmp_path, text, message):
     inv = tmp_path / "devices.toml"
     inv.write_text(text)
@@ -157,13 +164,16 @@ def test_inventory_location(tmp_path, monkeypatch):
         load_inventory()  # a file named explicitly must exist
 
 
-@pytest.mark.parametrize("spec, parsed", [
-    ("pi@raspberrypi.local", ("pi", "raspberrypi.local", None)),
-    ("pi@192.0.2.7:2222", ("pi", "192.0.2.7", 2222)),
-    ("192.0.2.7", (None, "192.0.2.7", None)),
-    ("root@[fe80::1]:22", ("root", "fe80::1", 22)),
-    ("fe80::1", (None, "fe80::1", None)),
-])
+@pytest.mark.parametrize(
+    "spec, parsed",
+    [
+        ("pi@raspberrypi.local", ("pi", "raspberrypi.local", None)),
+        ("pi@192.0.2.7:2222", ("pi", "192.0.2.7", 2222)),
+        ("192.0.2.7", (None, "192.0.2.7", None)),
+        ("root@[fe80::1]:22", ("root", "fe80::1", 22)),
+        ("fe80::1", (None, "fe80::1", None)),
+    ],
+)
 def test_parse_host(spec, parsed):
     assert parse_host(spec) == parsed
 
@@ -185,14 +195,12 @@ def test_device_needs_an_address():
 def test_preflight_parses_a_pi4():
     facts = parse_facts(PI4_PREFLIGHT)
     assert facts["cpu_model"] == "Raspberry Pi 4 Model B Rev 1.4"
-    assert (facts["arch"], facts["userland_bits"], facts["glibc"], facts["cores"]) == \
-        ("aarch64", 64, "2.36", 4)
+    assert (facts["arch"], facts["userland_bits"], facts["glibc"], facts["cores"]) == ("aarch64", 64, "2.36", 4)
     assert facts["governor"] == "ondemand" and facts["max_freq_mhz"] == 1800
     assert facts["temperature_c"] == 61.8 and facts["throttled"] == 0x50000
     assert facts["mem_available_bytes"] == 3440076 * 1024
     assert facts["emulated"] is False
-    errors, warnings = check_facts(facts, get_profile("pi4"), binary=ARM64_BINARY, threads=4,
-                                   memory_need=100 * 2**20)
+    errors, warnings = check_facts(facts, get_profile("pi4"), binary=ARM64_BINARY, threads=4, memory_need=100 * 2**20)
     assert errors == []
     assert any("governor is ondemand" in w for w in warnings)
     assert any("throttled since boot (under-voltage, throttled," in w for w in warnings)
@@ -203,17 +211,19 @@ def test_preflight_refuses_arm64_binary_on_32bit_userland():
     """32-bit Raspberry Pi OS on a Pi 4: a 64-bit kernel (uname -m aarch64) under armhf userland."""
     facts = parse_facts(PI4_PREFLIGHT.replace("@@long_bit\n64", "@@long_bit\n32"))
     errors, warnings = check_facts(facts, get_profile("pi4"), binary=ARM64_BINARY)
-    assert errors == ["the board's userland is 32-bit (getconf LONG_BIT = 32 on a 64-bit kernel) "
-                      "but lce_benchmark_model is an AArch64 program; install a 64-bit OS, or use "
-                      "a runtime built with build-runtime --target armv7"]
+    assert errors == [
+        "the board's userland is 32-bit (getconf LONG_BIT = 32 on a 64-bit kernel) "
+        "but lce_benchmark_model is an AArch64 program; install a 64-bit OS, or use "
+        "a runtime built with build-runtime --target armv7"
+    ]
     assert any("32-bit OS" in w and "20x slower" in w for w in warnings)
 
 
 def test_preflight_memory_glibc_and_throttling_now():
-    facts = parse_facts(PI4_PREFLIGHT.replace("throttled=0x50000", "throttled=0x50005")
-                        .replace("glibc 2.36", "glibc 2.24"))
-    errors, warnings = check_facts(facts, get_profile("pi4"), binary=ARM64_BINARY,
-                                   memory_need=8 * 2**30, threads=8)
+    facts = parse_facts(
+        PI4_PREFLIGHT.replace("throttled=0x50000", "throttled=0x50005").replace("glibc 2.36", "glibc 2.24")
+    )
+    errors, warnings = check_facts(facts, get_profile("pi4"), binary=ARM64_BINARY, memory_need=8 * 2**30, threads=8)
     assert any("needs glibc 2.28 or newer but the board has 2.24" in e for e in errors)
     assert any("3359 MB available but the model needs about 8192 MB" in e for e in errors)
     assert any("throttling NOW (under-voltage, throttled" in w for w in warnings)
@@ -262,9 +272,9 @@ def test_cli_devices(tmp_path, capsys):
 
 
 def test_bad_adb_ports_are_one_line_errors(monkeypatch):
+    from bnn_deploy.core.errors import BnnDeployError
     from bnn_deploy.core.values import parse_port
     from bnn_deploy.devices.transport_adb import AdbTransport
-    from bnn_deploy.core.errors import BnnDeployError
 
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "five")
     with pytest.raises(BnnDeployError, match="ANDROID_ADB_SERVER_PORT 'five' is not a number"):

@@ -38,17 +38,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnn_deploy.devices.remote_bench import bench_on_device, compare_outputs
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.exports import read_export
+from bnn_deploy.core.jsonio import dumps
+from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun, bench_on_device, compare_outputs
 from bnn_deploy.devices.transport import CommandTimeout, ConnectionLost
 from bnn_deploy.devices.transport_ssh import SshTransport, UnknownHostKey
-from bnn_deploy.core.errors import BnnDeployError
-
 from support.devices import export_hashes, free_port, host_output, keygen, sha256_of, ssh_inventory
 from support.fake_benchmark import write_fake_benchmark
-from bnn_deploy.core.jsonio import dumps
-from bnn_deploy.core.exports import read_export
-from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -78,7 +75,14 @@ def test_full_bench_over_ssh(sshd, device_export, tmp_path):
     before = export_hashes(device_export)
     known_before = sshd.known_hosts.read_text()
     lines: list[str] = []
-    report = bench_on_device(read_export(device_export), "loopback", run=BoardRun(threads=1, warmup=1, runs=2, cooldown=0.2, timeout=300), access=BoardAccess(inventory=inv, runtime_bin=fake), out_dir=tmp_path / "out", progress=lines.append)
+    report = bench_on_device(
+        read_export(device_export),
+        "loopback",
+        run=BoardRun(threads=1, warmup=1, runs=2, cooldown=0.2, timeout=300),
+        access=BoardAccess(inventory=inv, runtime_bin=fake),
+        out_dir=tmp_path / "out",
+        progress=lines.append,
+    )
 
     facts = report["preflight"]["facts"]
     assert facts["arch"] == platform.machine() and facts["userland_bits"] == 64
@@ -87,9 +91,13 @@ def test_full_bench_over_ssh(sshd, device_export, tmp_path):
     assert report["device"]["address"] == f"root@127.0.0.1:{sshd.port}"
     assert report["board_python"]["available"]
     runners = {r["format"] + "/" + r["role"]: r["runner"] for r in report["artifacts"]}
-    assert runners == {"lce/binary": "lce_benchmark_model", "tflite-float/binary": "board-python",
-                       "tflite-float/float-ref": "board-python",
-                       "tflite-int8/float-ref": "board-python", "onnx/binary": "board-python"}
+    assert runners == {
+        "lce/binary": "lce_benchmark_model",
+        "tflite-float/binary": "board-python",
+        "tflite-float/float-ref": "board-python",
+        "tflite-int8/float-ref": "board-python",
+        "onnx/binary": "board-python",
+    }
     for r in report["artifacts"]:
         assert r["parity_measured"], r
         assert r["latency_ms"]["avg_ms"] > 0 and r["latency_ms"]["count"] == 2
@@ -114,8 +122,7 @@ def test_full_bench_over_ssh(sshd, device_export, tmp_path):
 
 
 def _fingerprint(pub: str) -> str:
-    out = subprocess.run(["ssh-keygen", "-lf", "-"], input=pub, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["ssh-keygen", "-lf", "-"], input=pub, capture_output=True, text=True, check=True).stdout
     return out.split()[1]
 
 
@@ -123,19 +130,20 @@ def test_unknown_host_key_refused_then_accepted_with_flag(sshd, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text("")
     with pytest.raises(UnknownHostKey) as err:
-        SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key,
-                     known_hosts=known)
+        SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key, known_hosts=known)
     msg = str(err.value)
     assert "\n" not in msg and _fingerprint(sshd.host_key_pub) in msg
     assert "--accept-new-host-key" in msg
     assert known.read_text() == ""  # nothing accepted silently
 
-    tr = SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key,
-                      known_hosts=known, accept_new_host_key=True)
+    tr = SshTransport(
+        "127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key, known_hosts=known, accept_new_host_key=True
+    )
     tr.close()
     assert known.read_text() == sshd.known_line()
-    tr = SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key,
-                      known_hosts=known)  # now known: no flag needed
+    tr = SshTransport(
+        "127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key, known_hosts=known
+    )  # now known: no flag needed
     assert tr.run("echo hello", timeout=30).stdout == "hello\n"
     tr.close()
 
@@ -146,16 +154,21 @@ def test_changed_host_key_refused_even_with_accept_new(sshd, tmp_path):
     known.write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
     for accept in (False, True):
         with pytest.raises(BnnDeployError, match=r"CHANGED.*ssh-keygen -R") as err:
-            SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key,
-                         known_hosts=known, accept_new_host_key=accept)
+            SshTransport(
+                "127.0.0.1",
+                port=sshd.port,
+                user=sshd.user,
+                key=sshd.user_key,
+                known_hosts=known,
+                accept_new_host_key=accept,
+            )
         assert "\n" not in str(err.value)
     assert known.read_text().split()[2] == other[1]
 
 
 def test_wrong_missing_and_encrypted_user_keys(sshd, tmp_path):
     with pytest.raises(BnnDeployError, match=r"refused the login with key .*wrong_key"):
-        SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.wrong_key,
-                     known_hosts=sshd.known_hosts)
+        SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.wrong_key, known_hosts=sshd.known_hosts)
     with pytest.raises(BnnDeployError, match="does not exist; pass --key"):
         SshTransport("127.0.0.1", port=sshd.port, key=tmp_path / "nope", known_hosts=sshd.known_hosts)
     locked = keygen(tmp_path / "locked", passphrase="s3cret-phrase")
@@ -198,7 +211,13 @@ exec sleep 120
     dropper.start()
     try:
         with pytest.raises(ConnectionLost) as err:
-            bench_on_device(read_export(device_export), "loopback", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"], timeout=300), access=BoardAccess(inventory=inv, runtime_bin=hang), out_dir=tmp_path / "out")
+            bench_on_device(
+                read_export(device_export),
+                "loopback",
+                run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce"], timeout=300),
+                access=BoardAccess(inventory=inv, runtime_bin=hang),
+                out_dir=tmp_path / "out",
+            )
     finally:
         dropper.join()
         if pidfile.exists():  # the orphaned sleep on the "board"
@@ -228,8 +247,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_command_timeout_kills_the_remote_process(sshd, tmp_path):
-    tr = SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key,
-                      known_hosts=sshd.known_hosts)
+    tr = SshTransport("127.0.0.1", port=sshd.port, user=sshd.user, key=sshd.user_key, known_hosts=sshd.known_hosts)
     pidfile = tmp_path / "sleep.pid"
     start = time.monotonic()
     with pytest.raises(CommandTimeout, match=r"did not finish on root@127\.0\.0\.1:\d+ within 1 s"):
@@ -248,7 +266,13 @@ def test_closed_port_and_silent_host(device_export, tmp_path):
     fake = write_fake_benchmark(tmp_path)
     closed = free_port()
     with pytest.raises(BnnDeployError, match="refused the connection; check the port"):
-        bench_on_device(read_export(device_export), "pi4", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(host=f"pi@127.0.0.1:{closed}", runtime_bin=fake), out_dir=tmp_path / "o1")
+        bench_on_device(
+            read_export(device_export),
+            "pi4",
+            run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0),
+            access=BoardAccess(host=f"pi@127.0.0.1:{closed}", runtime_bin=fake),
+            out_dir=tmp_path / "o1",
+        )
     # A listener that accepts TCP but never says a word: must time out, not hang.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -256,7 +280,13 @@ def test_closed_port_and_silent_host(device_export, tmp_path):
     try:
         start = time.monotonic()
         with pytest.raises(BnnDeployError, match=r"no SSH answer from pi@127\.0\.0\.1:\d+ within 2 s"):
-            bench_on_device(read_export(device_export), "pi4", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(host=f"pi@127.0.0.1:{silent.getsockname()[1]}", runtime_bin=fake, connect_timeout=2), out_dir=tmp_path / "o2")
+            bench_on_device(
+                read_export(device_export),
+                "pi4",
+                run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0),
+                access=BoardAccess(host=f"pi@127.0.0.1:{silent.getsockname()[1]}", runtime_bin=fake, connect_timeout=2),
+                out_dir=tmp_path / "o2",
+            )
         assert time.monotonic() - start < 15
     finally:
         silent.close()
@@ -274,11 +304,16 @@ def test_unknown_device_and_missing_runtime(device_export, tmp_path, monkeypatch
     kw = dict(run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), out_dir=tmp_path / "o")
     with pytest.raises(BnnDeployError, match=r"unknown device 'pi9'; choose one of .*pi4"):
         bench_on_device(read_export(device_export), "pi9", access=BoardAccess(host=closed), **kw)
-    with pytest.raises(BnnDeployError, match=r"no lce_benchmark_model for pi4 \(target arm64\): "
-                                             r"build and register one with `bnn-deploy build-runtime"):
+    with pytest.raises(
+        BnnDeployError,
+        match=r"no lce_benchmark_model for pi4 \(target arm64\): "
+        r"build and register one with `bnn-deploy build-runtime",
+    ):
         bench_on_device(read_export(device_export), "pi4", access=BoardAccess(host=closed), **kw)
     with pytest.raises(BnnDeployError, match="runtime binary .*nope does not exist"):
-        bench_on_device(read_export(device_export), "pi4", access=BoardAccess(host=closed, runtime_bin=tmp_path / "nope"), **kw)
+        bench_on_device(
+            read_export(device_export), "pi4", access=BoardAccess(host=closed, runtime_bin=tmp_path / "nope"), **kw
+        )
     with pytest.raises(BnnDeployError, match="has no address; pass --host"):
         bench_on_device(read_export(device_export), "pi5", **kw)
     with pytest.raises(BnnDeployError, match="no manifest.json"):
@@ -296,8 +331,9 @@ def adb_server(tmp_path):
         pytest.skip("adb is not installed (apt-get install adb; .ci/apt-packages-devices.txt)")
     port = free_port()
     env = dict(os.environ, HOME=str(tmp_path))  # its key pair goes to a throwaway ~/.android
-    proc = subprocess.Popen([adb, "-P", str(port), "server", "nodaemon"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [adb, "-P", str(port), "server", "nodaemon"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -313,8 +349,11 @@ def adb_server(tmp_path):
 def test_adb_without_a_device(adb_server):
     from bnn_deploy.devices.transport_adb import AdbTransport
 
-    with pytest.raises(BnnDeployError, match=r"no ADB device with serial R58M123 is online .* sees: "
-                                             r"none\); plug it in"):
+    with pytest.raises(
+        BnnDeployError,
+        match=r"no ADB device with serial R58M123 is online .* sees: "
+        r"none\); plug it in",
+    ):
         AdbTransport("R58M123", server_port=adb_server)
     with pytest.raises(BnnDeployError, match="pass --serial: the adb server sees 0 devices"):
         AdbTransport(None, server_port=adb_server)
@@ -323,18 +362,24 @@ def test_adb_without_a_device(adb_server):
 def test_adb_server_not_running(device_export, tmp_path):
     port = free_port()
     inv = tmp_path / "devices.toml"
-    inv.write_text(f'[devices.phone]\nprofile = "android-arm64"\nserial = "X1"\n'
-                   f'adb_server = "127.0.0.1:{port}"\n')
+    inv.write_text(f'[devices.phone]\nprofile = "android-arm64"\nserial = "X1"\nadb_server = "127.0.0.1:{port}"\n')
     with pytest.raises(BnnDeployError, match=rf"cannot reach the adb server at 127\.0\.0\.1:{port}"):
-        bench_on_device(read_export(device_export), "phone", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0), access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)), out_dir=tmp_path / "o")
+        bench_on_device(
+            read_export(device_export),
+            "phone",
+            run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0),
+            access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)),
+            out_dir=tmp_path / "o",
+        )
     assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- ADB: a stand-in device
 
 
-A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE = (int.from_bytes(c, "little") for c in
-                                          (b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE"))
+A_CNXN, A_OPEN, A_OKAY, A_CLSE, A_WRTE = (
+    int.from_bytes(c, "little") for c in (b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE")
+)
 
 
 class FakeAdbd:
@@ -383,8 +428,7 @@ class _AdbdConnection:
     def send(self, cmd: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         import struct
 
-        header = struct.pack("<6I", cmd, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF,
-                             cmd ^ 0xFFFFFFFF)
+        header = struct.pack("<6I", cmd, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF, cmd ^ 0xFFFFFFFF)
         with self.lock:
             self.conn.sendall(header + data)
 
@@ -405,9 +449,12 @@ class _AdbdConnection:
                 cmd, arg0, arg1, length, _, _ = struct.unpack("<6I", self.recv_exact(24))
                 data = self.recv_exact(length) if length else b""
                 if cmd == A_CNXN:
-                    self.send(A_CNXN, 0x01000001, 256 * 1024,
-                              b"device::ro.product.name=fake;ro.product.model=fake;"
-                              b"ro.product.device=fake;features=cmd\0")
+                    self.send(
+                        A_CNXN,
+                        0x01000001,
+                        256 * 1024,
+                        b"device::ro.product.name=fake;ro.product.model=fake;ro.product.device=fake;features=cmd\0",
+                    )
                 elif cmd == A_OPEN:
                     self.open(arg0, data.rstrip(b"\0").decode())
                 elif cmd == A_OKAY and arg1 in self.streams:
@@ -430,9 +477,15 @@ class _AdbdConnection:
     def open(self, remote: int, service: str):
         local = self.next_id
         self.next_id += 1
-        self.streams[local] = {"remote": remote, "acked": threading.Event(), "inbox": b"",
-                               "service": service, "file": None, "closed": False,
-                               "more": threading.Condition()}
+        self.streams[local] = {
+            "remote": remote,
+            "acked": threading.Event(),
+            "inbox": b"",
+            "service": service,
+            "file": None,
+            "closed": False,
+            "more": threading.Condition(),
+        }
         self.send(A_OKAY, local, remote)
         # Services run in their own threads: they wait for the host's OKAYs, which only this
         # reader thread can receive.
@@ -477,7 +530,7 @@ class _AdbdConnection:
             if stream is None:
                 return
             stream["acked"].clear()
-            self.send(A_WRTE, local, stream["remote"], data[i:i + 4096])
+            self.send(A_WRTE, local, stream["remote"], data[i : i + 4096])
             stream["acked"].wait(30)
 
     def close(self, local: int):
@@ -486,17 +539,20 @@ class _AdbdConnection:
             self.send(A_CLSE, local, stream["remote"])
 
     def shell(self, local: int, command: str):
-        proc = subprocess.Popen(["sh", "-c", command], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["sh", "-c", command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.adbd.procs.append(proc)
         for chunk in iter(lambda: proc.stdout.read1(4096), b""):
             self.write(local, chunk)
         proc.wait()
         self.close(local)
 
-    def sync_request(self, local: int, stream: dict, ident: bytes, length: int,
-                     payload: bytes) -> bool:
+    def sync_request(self, local: int, stream: dict, ident: bytes, length: int, payload: bytes) -> bool:
         """Answer one sync request; False after QUIT."""
         import struct
 
@@ -526,7 +582,7 @@ class _AdbdConnection:
                 self.write(local, b"FAIL" + struct.pack("<I", len(msg)) + msg)
                 return True
             for i in range(0, len(data), 64 * 1024):
-                part = data[i:i + 64 * 1024]
+                part = data[i : i + 64 * 1024]
                 self.write(local, b"DATA" + struct.pack("<I", len(part)) + part)
             self.write(local, b"DONE" + struct.pack("<I", 0))
         elif ident == b"QUIT":
@@ -602,10 +658,18 @@ def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path
     board = tmp_path / "data_local_tmp"
     board.mkdir()
     inv = tmp_path / "devices.toml"
-    inv.write_text(f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
-                   f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\n'
-                   f'python = "{sys.executable}"\n')
-    report = bench_on_device(read_export(device_export), "phone", run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce", "onnx"], timeout=300), access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)), out_dir=tmp_path / "out")
+    inv.write_text(
+        f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
+        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\n'
+        f'python = "{sys.executable}"\n'
+    )
+    report = bench_on_device(
+        read_export(device_export),
+        "phone",
+        run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0, formats=["lce", "onnx"], timeout=300),
+        access=BoardAccess(inventory=inv, runtime_bin=write_fake_benchmark(tmp_path)),
+        out_dir=tmp_path / "out",
+    )
     assert report["device"]["address"] == f"adb:{serial}"
     assert [r["runner"] for r in report["artifacts"]] == ["lce_benchmark_model", "board-python"]
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}

@@ -19,12 +19,19 @@ import json
 import numpy as np
 import pytest
 
-from bnn_deploy.devices.lce_benchmark import (build_command, escape_layer_name, from_tensor_bytes,
-                                              parse_output, parse_stat_line, run_lce_benchmark,
-                                              tflite_io, to_tensor_bytes)
+from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.devices.lce_benchmark import (
+    build_command,
+    escape_layer_name,
+    from_tensor_bytes,
+    parse_output,
+    parse_stat_line,
+    run_lce_benchmark,
+    tflite_io,
+    to_tensor_bytes,
+)
 from bnn_deploy.devices.transport import make_work_dir
 from bnn_deploy.devices.transport_local import LocalTransport
-from bnn_deploy.core.errors import BnnDeployError
 from support.fake_benchmark import write_fake_benchmark
 
 # LCE 0.x on a Raspberry Pi 4 (TFLite of 2020-2022: bare lines, "Peak memory footprint").
@@ -114,8 +121,9 @@ def test_stat_line_forms():
 
 
 def test_summary_without_stat_lines_and_no_timings():
-    r = parse_output("Inference timings in us: Init: 10, First inference: 2000, "
-                     "Warmup (avg): 1500, Inference (avg): 1400\n")
+    r = parse_output(
+        "Inference timings in us: Init: 10, First inference: 2000, Warmup (avg): 1500, Inference (avg): 1400\n"
+    )
     assert r["avg_ms"] == pytest.approx(1.4) and r["count"] is None
     assert r["memory"]["kind"] is None
     crash = "INFO: Loaded model x.tflite\nERROR: Encountered unresolved custom op: LceBconv2d.\n"
@@ -128,14 +136,29 @@ def test_summary_without_stat_lines_and_no_timings():
 
 def test_build_command_flags_and_escaping():
     tensor = {"name": "serving_default_lr:0", "shape": [1, 12, 16, 3]}
-    argv = build_command("/tmp/w/lce_benchmark_model", "/tmp/w/m.tflite", threads=4, warmup=2,
-                         runs=10, input_tensor=tensor, input_file="/tmp/w/in.raw",
-                         output_file="/tmp/w/out.raw")
-    assert argv == ["/tmp/w/lce_benchmark_model", "--graph=/tmp/w/m.tflite", "--num_threads=4",
-                    "--warmup_runs=2", "--num_runs=10", "--min_secs=0", "--warmup_min_secs=0",
-                    "--input_layer=serving_default_lr:0", "--input_layer_shape=1,12,16,3",
-                    "--input_layer_value_files=serving_default_lr::0:/tmp/w/in.raw",
-                    "--output_filepath=/tmp/w/out.raw"]
+    argv = build_command(
+        "/tmp/w/lce_benchmark_model",
+        "/tmp/w/m.tflite",
+        threads=4,
+        warmup=2,
+        runs=10,
+        input_tensor=tensor,
+        input_file="/tmp/w/in.raw",
+        output_file="/tmp/w/out.raw",
+    )
+    assert argv == [
+        "/tmp/w/lce_benchmark_model",
+        "--graph=/tmp/w/m.tflite",
+        "--num_threads=4",
+        "--warmup_runs=2",
+        "--num_runs=10",
+        "--min_secs=0",
+        "--warmup_min_secs=0",
+        "--input_layer=serving_default_lr:0",
+        "--input_layer_shape=1,12,16,3",
+        "--input_layer_value_files=serving_default_lr::0:/tmp/w/in.raw",
+        "--output_filepath=/tmp/w/out.raw",
+    ]
     assert escape_layer_name("a:b:c") == "a::b::c"
     with pytest.raises(BnnDeployError, match="comma"):
         escape_layer_name("a,b")
@@ -158,6 +181,7 @@ def test_int8_tensor_bytes_round_trip():
 
 # ---------------------------------------------------------------- the run path, with a stand-in
 
+
 @pytest.fixture(scope="module")
 def lce_graph(tmp_path_factory):
     """A real LCE flatbuffer of a tiny BBCU-M, exported by bnn-deploy export (and its manifest)."""
@@ -170,8 +194,14 @@ def lce_graph(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lce_graph")
     torch.manual_seed(0)
     save_checkpoint(folder / "bm.pt", create_model("bbcu_m", scale=2, num_feat=8, num_block=1))
-    manifest = export_model(folder / "bm.pt", formats=["lce"], input_sizes=[(16, 12)],
-                            out_dir=folder / "export", min_parity_db=40, parity_photos=1).to_json()
+    manifest = export_model(
+        folder / "bm.pt",
+        formats=["lce"],
+        input_sizes=[(16, 12)],
+        out_dir=folder / "export",
+        min_parity_db=40,
+        parity_photos=1,
+    ).to_json()
     return folder / "export" / manifest["artifacts"][0]["file"]
 
 
@@ -195,8 +225,18 @@ def test_run_path_with_stand_in(lce_graph, tmp_path):
     np.save(tmp_path / "in.npy", x)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    rec = run_lce_benchmark(tr, str(fake), lce_graph, work_dir=wd, threads=1, warmup=1, runs=3,
-                            input_path=tmp_path / "in.npy", out_dir=out_dir, timeout=120)
+    rec = run_lce_benchmark(
+        tr,
+        str(fake),
+        lce_graph,
+        work_dir=wd,
+        threads=1,
+        warmup=1,
+        runs=3,
+        input_path=tmp_path / "in.npy",
+        out_dir=out_dir,
+        timeout=120,
+    )
     print(json.dumps({k: rec[k] for k in ("avg_ms", "count", "memory", "command")}, indent=1))
     assert rec["count"] == 3 and rec["avg_ms"] > 0 and rec["memory"]["kind"] == "delta"
     assert rec["parity_measured"] and "--output_filepath=" in rec["command"]
@@ -215,8 +255,18 @@ def test_old_binary_without_output_flag_says_parity_not_measured(lce_graph, tmp_
     tr = LocalTransport()
     wd = make_work_dir(tr, str(tmp_path))
     np.save(tmp_path / "in.npy", np.zeros((1, 12, 16, 3), np.float32))
-    rec = run_lce_benchmark(tr, str(fake), lce_graph, work_dir=wd, threads=1, warmup=0, runs=1,
-                            input_path=tmp_path / "in.npy", out_dir=tmp_path, timeout=120)
+    rec = run_lce_benchmark(
+        tr,
+        str(fake),
+        lce_graph,
+        work_dir=wd,
+        threads=1,
+        warmup=0,
+        runs=1,
+        input_path=tmp_path / "in.npy",
+        out_dir=tmp_path,
+        timeout=120,
+    )
     assert rec["parity_measured"] is False and rec["outputs"] == []
     assert "--output_filepath" not in rec["command"]
     assert any("parity not measured" in n for n in rec["notes"])

@@ -39,8 +39,13 @@ def test_export_eval_scores_every_deployment(export_eval):
     assert names[0] == "bicubic" and "pytorch" in names and "pytorch float-ref" in names
     by = {m["name"]: m for m in report["models"]}
     formats = {(m.get("format"), m.get("role")) for m in report["models"]}
-    assert {("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"), ("tflite-float", "float-ref"),
-            ("tflite-int8", "float-ref")} <= formats
+    assert {
+        ("lce", "binary"),
+        ("tflite-float", "binary"),
+        ("onnx", "binary"),
+        ("tflite-float", "float-ref"),
+        ("tflite-int8", "float-ref"),
+    } <= formats
     for m in report["models"]:
         assert len(m["images"]) == 2 and report["images"] == ["a.png", "b.png"]
         assert 10 < m["mean"]["psnr"] < 60 and 0 < m["mean"]["ssim"] <= 1
@@ -111,10 +116,10 @@ def test_heat_map_amplifies_and_saturates():
 
 
 def test_crop_names_keep_the_source_suffix(tmp_path):
-    from bnn_deploy.evaluation.evaluate import evaluate
-    from bnn_deploy.models.checkpoint import save_checkpoint
     from PIL import Image
 
+    from bnn_deploy.evaluation.evaluate import evaluate
+    from bnn_deploy.models.checkpoint import save_checkpoint
     from support.models import tiny_model
 
     images = tmp_path / "images"

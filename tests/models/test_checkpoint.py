@@ -11,7 +11,6 @@ import torch
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.models.checkpoint import load_checkpoint, read_checkpoint_file, save_checkpoint
 from bnn_deploy.models.registry import create_model
-
 from support.models import randomize_
 
 
@@ -36,8 +35,7 @@ def test_params_ema_preferred_and_module_prefix_stripped(tmp_path):
     a = randomize_(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), seed=1)
     b = randomize_(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), seed=2)
     path = tmp_path / "both.pth"
-    torch.save({"params": a.state_dict(),
-                "params_ema": {f"module.{k}": v for k, v in b.state_dict().items()}}, path)
+    torch.save({"params": a.state_dict(), "params_ema": {f"module.{k}": v for k, v in b.state_dict().items()}}, path)
     loaded = load_checkpoint(path)
     assert loaded.source_format == "basicsr:params_ema"
     assert torch.equal(loaded.model.conv_first.weight, b.conv_first.weight)
@@ -53,17 +51,34 @@ def test_k_override_and_k_only_for_bbcu(tmp_path):
         load_checkpoint(ref, k=64)
 
 
-@pytest.mark.parametrize("arch,config", [
-    ("msrresnet", {"scale": 3, "num_feat": 16, "num_block": 2}),
-    ("edsr", {"scale": 4, "n_feats": 16, "n_resblocks": 2}),
-    ("binary_edsr", {"scale": 2, "n_feats": 16, "n_resblocks": 3}),
-    ("bbcu_m", {"scale": 2, "num_feat": 16, "num_block": 1, "k": 130.0,
-                "unit": {"kind": "attention", "binary_attn": "pixel", "residual_attn": "se",
-                         "reduction": 4}}),
-    ("bbcu_l", {"scale": 3, "num_feat": 16, "num_block": 1, "k": 130.0,
-                "unit": {"kind": "attention", "binary_attn": "spatial", "residual_attn": "none",
-                         "reduction": 4}}),
-])
+@pytest.mark.parametrize(
+    "arch,config",
+    [
+        ("msrresnet", {"scale": 3, "num_feat": 16, "num_block": 2}),
+        ("edsr", {"scale": 4, "n_feats": 16, "n_resblocks": 2}),
+        ("binary_edsr", {"scale": 2, "n_feats": 16, "n_resblocks": 3}),
+        (
+            "bbcu_m",
+            {
+                "scale": 2,
+                "num_feat": 16,
+                "num_block": 1,
+                "k": 130.0,
+                "unit": {"kind": "attention", "binary_attn": "pixel", "residual_attn": "se", "reduction": 4},
+            },
+        ),
+        (
+            "bbcu_l",
+            {
+                "scale": 3,
+                "num_feat": 16,
+                "num_block": 1,
+                "k": 130.0,
+                "unit": {"kind": "attention", "binary_attn": "spatial", "residual_attn": "none", "reduction": 4},
+            },
+        ),
+    ],
+)
 def test_architecture_inferred_from_plain_state_dict(tmp_path, arch, config):
     model = create_model(arch, **config)
     path = tmp_path / "sd.pt"
@@ -120,12 +135,15 @@ def test_own_format_round_trip_is_weights_only_safe(tmp_path):
     assert (tmp_path / "own.pt").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
-@pytest.mark.parametrize("content,match", [
-    (None, "not found"),
-    (b"", "empty"),
-    (b"this is a text file, not a checkpoint\n", "not a"),
-    (b"PK\x03\x04 truncated zip", "truncated"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (None, "not found"),
+        (b"", "empty"),
+        (b"this is a text file, not a checkpoint\n", "not a"),
+        (b"PK\x03\x04 truncated zip", "truncated"),
+    ],
+)
 def test_bad_files_give_one_line_errors(tmp_path, content, match):
     path = tmp_path / "x.pth"
     if content is not None:

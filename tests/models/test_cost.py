@@ -41,8 +41,13 @@ def test_binary_discount_and_layer_inventory():
 
 
 def test_attention_convs_count_as_float():
-    model = create_model("bbcu_m", scale=2, num_feat=16, num_block=1,
-                         unit={"kind": "attention", "binary_attn": "se", "residual_attn": "pixel"})
+    model = create_model(
+        "bbcu_m",
+        scale=2,
+        num_feat=16,
+        num_block=1,
+        unit={"kind": "attention", "binary_attn": "se", "residual_attn": "pixel"},
+    )
     layers = conv_layers(model, (8, 8))
     se = [layer for layer in layers if ".attn_b.fc" in layer["name"]]
     assert se and all(layer["kind"] == "float" and layer["output_hw"] == [1, 1] for layer in se)

@@ -6,12 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnn_deploy.models.binary import (BinaryConv2d, approx_sign_surrogate, binary_activation,
-                                      deploy_sign)
+from bnn_deploy.models.binary import BinaryConv2d, approx_sign_surrogate, binary_activation, deploy_sign
 from bnn_deploy.models.registry import create_model, list_archs
-
-from support.models import randomize_
-from support.models import tiny_model
+from support.models import randomize_, tiny_model
 
 
 def test_deploy_sign_maps_zero_to_plus_one():
@@ -62,6 +59,7 @@ def test_binary_conv_pads_zeros_after_the_sign():
 
 
 # ---------------------------------------------------------------- an independent BBCU forward
+
 
 def _unit(sd, p, x, kind="res"):
     """BBCU's BinaryConv2d written from the official formulas, straight from the state dict."""
@@ -123,17 +121,30 @@ def test_official_bbcu_key_layout():
     assert sd_m["conv_hr.move0.bias"].shape == (1, 64, 1, 1)
     assert not any(k.startswith("body.16.") for k in sd_m)
     body_keys = {k.split(".", 4)[-1] for k in sd_l if k.startswith("body.")}
-    assert body_keys == {"move0.bias", "binary_conv.weight", "relu.pr_bias0.bias",
-                         "relu.pr_prelu.weight", "relu.pr_bias1.bias"}
+    assert body_keys == {
+        "move0.bias",
+        "binary_conv.weight",
+        "relu.pr_bias0.bias",
+        "relu.pr_prelu.weight",
+        "relu.pr_bias1.bias",
+    }
 
 
 def test_msrresnet_and_edsr_key_layouts():
     sd = create_model("msrresnet", scale=4).state_dict()
     assert {"body.15.conv1.weight", "body.15.conv2.weight", "upconv2.weight"} <= set(sd)
     sd = create_model("edsr", scale=4).state_dict()
-    assert {"sub_mean.weight", "add_mean.bias", "head.0.weight", "body.0.body.0.weight",
-            "body.0.body.2.weight", "body.16.weight", "tail.0.0.weight", "tail.0.2.weight",
-            "tail.1.weight"} <= set(sd)
+    assert {
+        "sub_mean.weight",
+        "add_mean.bias",
+        "head.0.weight",
+        "body.0.body.0.weight",
+        "body.0.body.2.weight",
+        "body.16.weight",
+        "tail.0.0.weight",
+        "tail.0.2.weight",
+        "tail.1.weight",
+    } <= set(sd)
     sd = create_model("binary_edsr", scale=3, n_resblocks=2).state_dict()
     assert sd["tail.0.0.weight"].shape[0] == 64 * 9
     assert "body.2.binary_conv.weight" in sd and "body.1.body.1.move0.bias" in sd
@@ -142,7 +153,7 @@ def test_msrresnet_and_edsr_key_layouts():
 def test_edsr_takes_unit_range_input_and_keeps_mean_shift_fixed(photo):
     model = create_model("edsr", scale=2, n_feats=8, n_resblocks=1)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.zero_()  # body and tail output 0: the model is then add_mean(0)/255
     out = model(torch.rand(1, 3, 6, 6))
@@ -159,11 +170,11 @@ def test_attention_masks_have_their_documented_shape(kind):
     x = torch.rand(2, 8, 5, 6) + 0.5
     mask = module(x) / x
     assert torch.all((mask > 0) & (mask < 1))
-    if kind == "se":      # one weight per channel
+    if kind == "se":  # one weight per channel
         assert torch.allclose(mask, mask[:, :, :1, :1].expand_as(mask))
     elif kind == "spatial":  # one weight per pixel, shared across channels
         assert torch.allclose(mask, mask[:, :1].expand_as(mask))
-    else:                 # varies over channels and pixels
+    else:  # varies over channels and pixels
         assert not torch.allclose(mask, mask[:, :1].expand_as(mask))
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from bnn_deploy.core.photos import HOLDOUT_PHOTOS, TRAIN_PHOTOS
-from bnn_deploy.models.quality import evaluate_quality
 from bnn_deploy.models.checkpoint import load_checkpoint
+from bnn_deploy.models.quality import evaluate_quality
 from bnn_deploy.models.zoo import BUNDLED, DEFAULT_MODEL, bundled_path
 
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tflite_builder import build_tflite
 
 from bnn_deploy.core.errors import BnnDeployError
@@ -25,8 +24,9 @@ def _one_line_error(match: str, *args, **kwargs) -> str:
     return message
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, not a model\n", b"\x89PNG\r\n\x1a\n" + bytes(64),
-                                     b"{\"artifacts\": []}"])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello, not a model\n", b"\x89PNG\r\n\x1a\n" + bytes(64), b'{"artifacts": []}']
+)
 def test_not_a_flatbuffer(tmp_path, content):
     path = tmp_path / "model.tflite"
     path.write_bytes(content)
@@ -55,8 +55,7 @@ def test_unknown_device():
 
 @pytest.mark.parametrize("threads", [0, -1, [1, 0], "4", [True]])
 def test_bad_threads(threads):
-    _one_line_error("threads must be positive integers", ZOO / "QuickNet.tflite", devices=["pi4"],
-                    threads=threads)
+    _one_line_error("threads must be positive integers", ZOO / "QuickNet.tflite", devices=["pi4"], threads=threads)
 
 
 def test_unknown_kernel():
@@ -81,8 +80,10 @@ def test_unknown_ops_refused_then_listed_with_allow_unknown(tmp_path):
 
 def test_predict_does_not_import_tensorflow():
     """The schema is loaded by path: predicting must not pull in TensorFlow (seconds, ~0.5 GB)."""
-    code = ("import sys; from bnn_deploy.prediction import predict; "
-            f"predict({str(ZOO / 'QuickNet.tflite')!r}, devices=['pi4']); "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys; from bnn_deploy.prediction import predict; "
+        f"predict({str(ZOO / 'QuickNet.tflite')!r}, devices=['pi4']); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr

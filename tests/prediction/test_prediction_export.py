@@ -20,9 +20,26 @@ from bnn_deploy.prediction import predict, render_prediction
 def export_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("predict") / "export"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-m", "bnn_deploy.cli", "export", "bbcu_m_x2_small",
-                           "--format", "lce", "--input-size", "64x48", "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=900, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bnn_deploy.cli",
+            "export",
+            "bbcu_m_x2_small",
+            "--format",
+            "lce",
+            "--input-size",
+            "64x48",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bnn_deploy.core.flatbuffer import module_path
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction import compare_against, predict, render_comparison, render_prediction
-from bnn_deploy.core.flatbuffer import module_path
 from bnn_deploy.prediction.flatbuffer_ops import OpInfo, TensorInfo
 from bnn_deploy.prediction.model import bconv_geometry, op_cost
 
@@ -24,9 +24,16 @@ def _bconv(cin: int, cout: int, hw: int = 56, out_dtype: str = "FLOAT32", paddin
     filt = TensorInfo(1, "w", (cout, 3, 3, words), "INT32", True)
     out_c = -(-cout // 32) if out_dtype == "INT32" else cout
     out = TensorInfo(2, "y", (1, hw, hw, out_c), out_dtype)
-    opts = {"channels_in": cin, "padding": padding, "pad_values": pad_values, "stride_height": 1,
-            "stride_width": 1, "dilation_height_factor": 1, "dilation_width_factor": 1,
-            "fused_activation_function": 0}
+    opts = {
+        "channels_in": cin,
+        "padding": padding,
+        "pad_values": pad_values,
+        "stride_height": 1,
+        "stride_width": 1,
+        "dilation_height_factor": 1,
+        "dilation_width_factor": 1,
+        "fused_activation_function": 0,
+    }
     return OpInfo(0, "LceBconv2d", [inp, filt, None, None, None], [out], opts, custom=True)
 
 
@@ -63,7 +70,10 @@ def test_uncalibrated_kernel_is_labelled_and_widens_the_range():
     assert default["published_configuration"] and not entry["published_configuration"]
     assert any("binary_indirect" in part for part in entry["uncalibrated"])
     assert any("uncalibrated" in n for n in entry["notes"] + other["notes"])
-    spread = lambda p: (p["high_ms"] - p["low_ms"]) / p["predicted_ms"]
+
+    def spread(p):
+        return (p["high_ms"] - p["low_ms"]) / p["predicted_ms"]
+
     assert spread(entry) > 2 * spread(default)
 
 
@@ -78,7 +88,9 @@ def test_derived_boards_have_wider_ranges_and_say_so():
 
 
 def _add(n_elements: int) -> OpInfo:
-    t = lambda i: TensorInfo(i, f"t{i}", (1, 1, 1, n_elements), "FLOAT32")
+    def t(i):
+        return TensorInfo(i, f"t{i}", (1, 1, 1, n_elements), "FLOAT32")
+
     return OpInfo(0, "ADD", [t(0), t(1)], [t(2)])
 
 
@@ -98,8 +110,10 @@ def test_overhead_and_board_speed_are_respected():
 
 
 def test_module_path_from_the_rebuilds_op_names():
-    assert module_path([".body.0.body.1.binary_conv/Conv/Conv2D;.body.0.body.1.relu.pr_bias0/Add"]) == \
-        "body.0.body.1.binary_conv"
+    assert (
+        module_path([".body.0.body.1.binary_conv/Conv/Conv2D;.body.0.body.1.relu.pr_bias0/Add"])
+        == "body.0.body.1.binary_conv"
+    )
     assert module_path(["./Mul/mul"]) == ""  # the model itself
     assert module_path(["PartitionedCall:0"]) is None  # the graph output carries no scope
 
@@ -121,13 +135,17 @@ def test_report_labels_every_figure_predicted():
 def test_compare_against_a_measured_profile(tmp_path):
     result = predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1, 4])
     entry = result["predictions"][0]
-    measured = [{"node_type": r["op"], "avg_ms": r["ms"] * 1.25} for r in entry["ops"]
-                if r["op"] in ("LceBconv2d", "LceQuantize")]
+    measured = [
+        {"node_type": r["op"], "avg_ms": r["ms"] * 1.25}
+        for r in entry["ops"]
+        if r["op"] in ("LceBconv2d", "LceQuantize")
+    ]
     float_ms = sum(r["ms"] for r in entry["ops"] if r["op"] not in ("LceBconv2d", "LceQuantize"))
     measured.append({"op": "TfLiteXNNPackDelegate", "ms": float_ms})
     profile = tmp_path / "profile.json"
-    profile.write_text(json.dumps({"profiles": [{"device": "pi4", "threads": 1, "kernel": "default",
-                                                 "ops": measured}]}))
+    profile.write_text(
+        json.dumps({"profiles": [{"device": "pi4", "threads": 1, "kernel": "default", "ops": measured}]})
+    )
     cmp = compare_against(result, profile)
     (c,) = cmp["comparisons"]
     rows = {r["op"]: r for r in c["by_type"]}

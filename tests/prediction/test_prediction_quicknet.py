@@ -19,8 +19,11 @@ from bnn_deploy.prediction import published as P
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "tests" / "data" / "lce-zoo"
 TABLE = json.loads((ZOO / "published.json").read_text())
-CELLS = [(model, col.split("/")[0], int(col.split("/")[1]), ms)
-         for model, row in TABLE["rows"].items() for col, ms in zip(TABLE["columns"], row)]
+CELLS = [
+    (model, col.split("/")[0], int(col.split("/")[1]), ms)
+    for model, row in TABLE["rows"].items()
+    for col, ms in zip(TABLE["columns"], row)
+]
 
 
 def _predicted_ms(model: str, device: str, threads: int) -> float:
@@ -30,15 +33,13 @@ def _predicted_ms(model: str, device: str, threads: int) -> float:
     return entry["predicted_ms"]
 
 
-@pytest.mark.parametrize("model,device,threads,published_ms",
-                         [c for c in CELLS if c[0] in TABLE["check"]])
+@pytest.mark.parametrize("model,device,threads,published_ms", [c for c in CELLS if c[0] in TABLE["check"]])
 def test_quicknet_within_20_percent_of_published(model, device, threads, published_ms):
     predicted = _predicted_ms(model, device, threads)
     assert abs(predicted - published_ms) / published_ms <= 0.20, (model, device, threads, predicted)
 
 
-@pytest.mark.parametrize("model,device,threads,published_ms",
-                         [c for c in CELLS if c[0] in TABLE["fitted"]])
+@pytest.mark.parametrize("model,device,threads,published_ms", [c for c in CELLS if c[0] in TABLE["fitted"]])
 def test_fitted_rows_reproduced(model, device, threads, published_ms):
     """Two rows, two constants per board: the fit leaves each cell within ±15 %."""
     predicted = _predicted_ms(model, device, threads)

@@ -14,6 +14,7 @@ import pytest
 from bnn_deploy.core.errors import BnnDeployError
 from support.exports import EXPORT_HW, tiny_export
 
+
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory):
     return tiny_export(tmp_path_factory)
@@ -40,19 +41,22 @@ def _reference(exp, role, x):
     return open_artifact(exp.of("pytorch", role)[0]).predict(x)
 
 
-@pytest.mark.parametrize("fmt, role, kernel, min_db", [
-    ("lce", "binary", "default", 60.0),
-    ("lce", "binary", "indirect_bgemm", 60.0),
-    ("lce", "binary", "xnnpack", 60.0),
-    ("lce", "binary", "indirect_bgemm+xnnpack", 60.0),
-    ("lce", "binary", "reference", 60.0),
-    ("tflite-float", "binary", "xnnpack", 60.0),
-    ("tflite-float", "binary", "builtin", 60.0),
-    ("onnx", "binary", None, 60.0),
-    ("tflite-float", "float-ref", None, 60.0),
-    # int8 is a different (quantized) computation: its "parity" is quantization error.
-    ("tflite-int8", "float-ref", None, 30.0),
-])
+@pytest.mark.parametrize(
+    "fmt, role, kernel, min_db",
+    [
+        ("lce", "binary", "default", 60.0),
+        ("lce", "binary", "indirect_bgemm", 60.0),
+        ("lce", "binary", "xnnpack", 60.0),
+        ("lce", "binary", "indirect_bgemm+xnnpack", 60.0),
+        ("lce", "binary", "reference", 60.0),
+        ("tflite-float", "binary", "xnnpack", 60.0),
+        ("tflite-float", "binary", "builtin", 60.0),
+        ("onnx", "binary", None, 60.0),
+        ("tflite-float", "float-ref", None, 60.0),
+        # int8 is a different (quantized) computation: its "parity" is quantization error.
+        ("tflite-int8", "float-ref", None, 30.0),
+    ],
+)
 def test_runner_matches_pytorch(exp, lr_input, fmt, role, kernel, min_db):
     from bnn_deploy.core.parity import parity_psnr
     from bnn_deploy.runtimes.artifacts import open_artifact
@@ -119,9 +123,9 @@ def test_interpreters_load_without_importing_tensorflow(exp, lr_input, tmp_path)
 import sys, numpy as np
 from bnn_deploy.runtimes.lce import open_lce
 from bnn_deploy.runtimes.tflite import open_tflite
-x = np.load({str(tmp_path / 'x.npy')!r})
-open_lce({exp.of('lce')[0].file!r}).predict(x)
-open_tflite({exp.of('tflite-float')[0].file!r}).predict(x)
+x = np.load({str(tmp_path / "x.npy")!r})
+open_lce({exp.of("lce")[0].file!r}).predict(x)
+open_tflite({exp.of("tflite-float")[0].file!r}).predict(x)
 assert 'tensorflow' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -154,9 +158,17 @@ def _copy(export_dir, tmp_path) -> Path:
 
 def test_read_export_lists_files_and_sources(exp):
     formats = sorted((a.format, a.role) for a in exp.artifacts)
-    assert formats == sorted([("lce", "binary"), ("tflite-float", "binary"), ("onnx", "binary"),
-                              ("tflite-float", "float-ref"), ("tflite-int8", "float-ref"),
-                              ("pytorch", "binary"), ("pytorch", "float-ref")])
+    assert formats == sorted(
+        [
+            ("lce", "binary"),
+            ("tflite-float", "binary"),
+            ("onnx", "binary"),
+            ("tflite-float", "float-ref"),
+            ("tflite-int8", "float-ref"),
+            ("pytorch", "binary"),
+            ("pytorch", "float-ref"),
+        ]
+    )
     assert exp.scale == 2
     for a in exp.artifacts:
         assert Path(a.file).stat().st_size == a.size_bytes

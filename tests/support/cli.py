@@ -10,8 +10,13 @@ import sys
 def run_cli(*args, check: bool | None = None, env: dict | None = None, timeout: float = 600):
     """Run ``bnn-deploy ARGS`` in a fresh interpreter; returns the CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "bnn_deploy.cli", *map(str, args)],
-                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bnn_deploy.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
     if check is True:
         assert proc.returncode == 0, proc.stderr
     return proc

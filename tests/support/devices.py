@@ -57,8 +57,9 @@ def free_port() -> int:
 
 
 def keygen(path: Path, passphrase: str = "") -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "bnn-test",
-                    "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "bnn-test", "-f", str(path)], check=True
+    )
     return path
 
 
@@ -76,8 +77,9 @@ def _wait_for_banner(port: int, deadline: float) -> None:
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
     if not Path(SSHD).is_file():
-        pytest.skip("openssh-server is not installed (apt-get install openssh-server; "
-                    ".ci/apt-packages-devices.txt lists it)")
+        pytest.skip(
+            "openssh-server is not installed (apt-get install openssh-server; .ci/apt-packages-devices.txt lists it)"
+        )
     if os.geteuid() != 0:
         pytest.skip("the throwaway sshd needs root here (privilege separation dir /run/sshd)")
     d = tmp_path_factory.mktemp("sshd")
@@ -91,8 +93,8 @@ def sshd(tmp_path_factory):
 Port {port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
-PidFile {d / 'sshd.pid'}
-AuthorizedKeysFile {d / 'authorized_keys'}
+PidFile {d / "sshd.pid"}
+AuthorizedKeysFile {d / "authorized_keys"}
 UsePAM no
 StrictModes no
 PubkeyAuthentication yes
@@ -106,14 +108,21 @@ LogLevel VERBOSE
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    log = open(d / "sshd.log", "w")
+    log = open(d / "sshd.log", "w")  # noqa: SIM115 -- sshd writes it for the whole session; closed at teardown
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
     try:
         _wait_for_banner(port, time.monotonic() + 15)
         known = d / "known_hosts"
-        server = Sshd(port=port, dir=d, host_key_pub=(d / "host_key.pub").read_text(),
-                      user_key=user_key, wrong_key=wrong_key, known_hosts=known, pid=proc.pid,
-                      user="root")
+        server = Sshd(
+            port=port,
+            dir=d,
+            host_key_pub=(d / "host_key.pub").read_text(),
+            user_key=user_key,
+            wrong_key=wrong_key,
+            known_hosts=known,
+            pid=proc.pid,
+            user="root",
+        )
         known.write_text(server.known_line())
         yield server
     finally:
@@ -122,15 +131,19 @@ LogLevel VERBOSE
         log.close()
 
 
-def ssh_inventory(tmp_path: Path, sshd: Sshd, board: Path, *, key=None, known_hosts=None,
-                  extra: str = "", address: bool = True) -> Path:
+def ssh_inventory(
+    tmp_path: Path, sshd: Sshd, board: Path, *, key=None, known_hosts=None, extra: str = "", address: bool = True
+) -> Path:
     """An inventory with board ``loopback``: this machine through ``sshd``, work dir ``board``.
 
     ``address=False`` leaves out host, port, user and key (for ``--host``/``--key`` to give them).
     """
     inv = tmp_path / "devices.toml"
-    reach = (f'host = "127.0.0.1"\nport = {sshd.port}\nuser = "{sshd.user}"\n'
-             f'key = "{key or sshd.user_key}"\n') if address else ""
+    reach = (
+        (f'host = "127.0.0.1"\nport = {sshd.port}\nuser = "{sshd.user}"\nkey = "{key or sshd.user_key}"\n')
+        if address
+        else ""
+    )
     inv.write_text(f"""\
 [devices.loopback]
 profile = "host"
@@ -164,9 +177,15 @@ def device_export(tmp_path_factory):
     save_checkpoint(d / "bm.pt", create_model("bbcu_m", scale=2, num_feat=8, num_block=1))
     torch.manual_seed(3)
     save_checkpoint(d / "msr.pt", create_model("msrresnet", scale=2, num_feat=8, num_block=1))
-    export_model(d / "bm.pt", formats=["lce", "tflite-float", "tflite-int8", "onnx"],
-                 input_sizes=[(16, 12)], out_dir=d / "export", float_ref=d / "msr.pt",
-                 min_parity_db=40, parity_photos=1)
+    export_model(
+        d / "bm.pt",
+        formats=["lce", "tflite-float", "tflite-int8", "onnx"],
+        input_sizes=[(16, 12)],
+        out_dir=d / "export",
+        float_ref=d / "msr.pt",
+        min_parity_db=40,
+        parity_photos=1,
+    )
     return d / "export"
 
 
@@ -185,8 +204,7 @@ def host_output(artifact: dict, x: np.ndarray) -> np.ndarray:
     if artifact["format"] == "lce":
         from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-        return Interpreter(Path(artifact["file"]).read_bytes(), num_threads=1,
-                           use_indirect_bgemm=True).predict(x)
+        return Interpreter(Path(artifact["file"]).read_bytes(), num_threads=1, use_indirect_bgemm=True).predict(x)
     from bnn_deploy.core.tf import tensorflow
 
     interp = tensorflow().lite.Interpreter(model_path=artifact["file"], num_threads=1)

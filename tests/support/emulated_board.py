@@ -30,8 +30,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bnn_deploy.core.fileio import staged_dir
 
@@ -40,26 +40,57 @@ CACHE_ENV = "BNN_DEPLOY_TEST_CACHE"
 # The arm64 packages of a Python 3.11 that imports numpy/onnxruntime/litert, plus the few tools
 # preflight runs (uname and nproc from coreutils, getconf from libc-bin).
 ARM64_PACKAGES: tuple[str, ...] = (
-    "libc6", "libc-bin", "libgcc-s1", "libstdc++6", "libgomp1",
-    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-    "zlib1g", "libexpat1", "libffi8", "libssl3", "libbz2-1.0", "liblzma5", "libsqlite3-0",
-    "libuuid1", "libncursesw6", "libtinfo6", "libreadline8",
-    "coreutils", "libacl1", "libattr1", "libgmp10", "libselinux1", "libpcre2-8-0",
+    "libc6",
+    "libc-bin",
+    "libgcc-s1",
+    "libstdc++6",
+    "libgomp1",
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "zlib1g",
+    "libexpat1",
+    "libffi8",
+    "libssl3",
+    "libbz2-1.0",
+    "liblzma5",
+    "libsqlite3-0",
+    "libuuid1",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "coreutils",
+    "libacl1",
+    "libattr1",
+    "libgmp10",
+    "libselinux1",
+    "libpcre2-8-0",
 )
 # A 32-bit armhf userland only needs to answer preflight's questions (no Python).
 ARMHF_PACKAGES: tuple[str, ...] = (
-    "libc6", "libc-bin", "libgcc-s1", "coreutils", "libacl1", "libattr1", "libgmp10",
-    "libselinux1", "libpcre2-8-0",
+    "libc6",
+    "libc-bin",
+    "libgcc-s1",
+    "coreutils",
+    "libacl1",
+    "libattr1",
+    "libgmp10",
+    "libselinux1",
+    "libpcre2-8-0",
 )
 AARCH64_WHEELS: tuple[str, ...] = ("numpy==1.26.4", "onnxruntime==1.23.2", "ai-edge-litert==2.0.2")
 # pip does not widen an explicit --platform to older manylinux tags, so list every tag the
 # userland's glibc (2.36, Debian 12) can load.
 USERLAND_GLIBC_MINOR = 36
-WHEEL_PLATFORMS: tuple[str, ...] = ("manylinux2014_aarch64", *(f"manylinux_2_{minor}_aarch64"
-                                                            for minor in range(17, USERLAND_GLIBC_MINOR + 1)))
+WHEEL_PLATFORMS: tuple[str, ...] = (
+    "manylinux2014_aarch64",
+    *(f"manylinux_2_{minor}_aarch64" for minor in range(17, USERLAND_GLIBC_MINOR + 1)),
+)
 
-QEMU = {"arm64": ("qemu-aarch64-static", "/lib/ld-linux-aarch64.so.1"),
-        "armhf": ("qemu-arm-static", "/lib/ld-linux-armhf.so.3")}
+QEMU = {
+    "arm64": ("qemu-aarch64-static", "/lib/ld-linux-aarch64.so.1"),
+    "armhf": ("qemu-arm-static", "/lib/ld-linux-armhf.so.3"),
+}
 COMMANDS = ("uname", "getconf", "nproc")
 SITE_DIR = "opt/bnn-site"
 
@@ -75,8 +106,10 @@ def cache_dir() -> Path:
 
 
 def _spec_hash(arch: str, packages, wheels) -> str:
-    blob = json.dumps({"arch": arch, "packages": list(packages), "wheels": list(wheels),
-                       "platforms": list(WHEEL_PLATFORMS)}, sort_keys=True)
+    blob = json.dumps(
+        {"arch": arch, "packages": list(packages), "wheels": list(wheels), "platforms": list(WHEEL_PLATFORMS)},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -100,11 +133,24 @@ def _apt_options(state: Path, arch: str) -> list[str]:
     (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     status = state / "status"
     status.touch()
-    return ["-o", f"Dir::State={state}", "-o", f"Dir::State::status={status}",
-            "-o", f"Dir::Cache={state / 'cache'}",
-            "-o", f"APT::Architecture={arch}", "-o", f"APT::Architectures::={arch}",
-            # root's apt drops to user _apt, which cannot write under /root/.cache.
-            "-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1", "-qq"]
+    return [
+        "-o",
+        f"Dir::State={state}",
+        "-o",
+        f"Dir::State::status={status}",
+        "-o",
+        f"Dir::Cache={state / 'cache'}",
+        "-o",
+        f"APT::Architecture={arch}",
+        "-o",
+        f"APT::Architectures::={arch}",
+        # root's apt drops to user _apt, which cannot write under /root/.cache.
+        "-o",
+        "APT::Sandbox::User=root",
+        "-o",
+        "Debug::NoLocking=1",
+        "-qq",
+    ]
 
 
 def download_debs(packages, arch: str, dest: Path, work: Path) -> list[Path]:
@@ -125,10 +171,24 @@ def download_debs(packages, arch: str, dest: Path, work: Path) -> list[Path]:
 def download_wheels(wheels, dest: Path) -> list[Path]:
     """``pip download`` aarch64/cp311 wheels (and their dependencies) into ``dest``."""
     shutil.rmtree(dest, ignore_errors=True)
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-            *[arg for plat in WHEEL_PLATFORMS for arg in ("--platform", plat)],
-            "-d", str(dest), *wheels]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        *[arg for plat in WHEEL_PLATFORMS for arg in ("--platform", plat)],
+        "-d",
+        str(dest),
+        *wheels,
+    ]
     proc = _run(argv)
     if proc.returncode != 0:
         raise SetupUnavailable(f"pip download of aarch64 wheels failed: {proc.stderr.strip()[-400:]}")
@@ -153,8 +213,14 @@ def _unpack_wheels(wheels: list[Path], site: Path) -> None:
                     os.chmod(site / info.filename, mode)
 
 
-def build_userland(arch: str = "arm64", *, cache: Path | None = None, packages=None,
-                   wheels=None, progress: Callable[[str], None] | None = None) -> Path:
+def build_userland(
+    arch: str = "arm64",
+    *,
+    cache: Path | None = None,
+    packages=None,
+    wheels=None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Build (or reuse) the ``arch`` userland and return its ``ROOT``.
 
     ``arch`` is ``arm64`` (Python + wheels) or ``armhf`` (tools only). The result lives in
@@ -164,8 +230,7 @@ def build_userland(arch: str = "arm64", *, cache: Path | None = None, packages=N
     """
     if arch not in QEMU:
         raise ValueError(f"unknown emulated arch {arch!r}; choose one of {', '.join(QEMU)}")
-    packages = tuple(packages if packages is not None else
-                     (ARM64_PACKAGES if arch == "arm64" else ARMHF_PACKAGES))
+    packages = tuple(packages if packages is not None else (ARM64_PACKAGES if arch == "arm64" else ARMHF_PACKAGES))
     wheels = tuple(wheels if wheels is not None else (AARCH64_WHEELS if arch == "arm64" else ()))
     progress = progress or (lambda msg: None)
     cache = Path(cache) if cache is not None else cache_dir()
@@ -186,9 +251,18 @@ def build_userland(arch: str = "arm64", *, cache: Path | None = None, packages=N
     with staged_dir(root) as staging:
         _unpack_debs(debs, staging)
         _unpack_wheels(whls, staging / SITE_DIR)
-    (home / "stamp.json").write_text(json.dumps({"arch": arch, "packages": packages,
-                                                 "wheels": wheels, "debs": [d.name for d in debs],
-                                                 "wheel_files": [w.name for w in whls]}, indent=2))
+    (home / "stamp.json").write_text(
+        json.dumps(
+            {
+                "arch": arch,
+                "packages": packages,
+                "wheels": wheels,
+                "debs": [d.name for d in debs],
+                "wheel_files": [w.name for w in whls],
+            },
+            indent=2,
+        )
+    )
     # The unpacked root is all later runs need; the archives and apt lists are ~150 MB more.
     shutil.rmtree(downloads, ignore_errors=True)
     shutil.rmtree(home / f"apt-{arch}", ignore_errors=True)
@@ -224,8 +298,10 @@ def write_wrappers(root: Path, arch: str = "arm64") -> Path:
     python = _find_program(root, "python3.11")
     if python is not None:
         # -s/-E are not used: PYTHONPATH must reach the interpreter; PYTHONHOME must not be set.
-        scripts["python3"] = (f'unset PYTHONHOME\nPYTHONPATH="{root / SITE_DIR}" PYTHONNOUSERSITE=1 '
-                              f'exec "{qemu}" -L "{root}" "{python}" "$@"\n')
+        scripts["python3"] = (
+            f'unset PYTHONHOME\nPYTHONPATH="{root / SITE_DIR}" PYTHONNOUSERSITE=1 '
+            f'exec "{qemu}" -L "{root}" "{python}" "$@"\n'
+        )
     for name, body in scripts.items():
         path = bin_dir / name
         path.write_text("#!/bin/sh\n# emulated board command (support.emulated_board)\n" + body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 FAKE_LCE_BENCHMARK = r'''#!{python}
 """Stand-in for lce_benchmark_model (tests only: the real one needs Docker + Bazel + an ARM board).
 

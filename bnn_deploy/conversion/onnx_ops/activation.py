@@ -9,8 +9,11 @@ from bnn_deploy.conversion.onnx_ops.registry import lower
 
 # ONNX op → its TF function, given the TF module (this module does not import TF).
 _UNARY = {
-    "Relu": lambda tf: tf.nn.relu, "Sigmoid": lambda tf: tf.sigmoid, "Tanh": lambda tf: tf.tanh,
-    "Neg": lambda tf: tf.negative, "Abs": lambda tf: tf.abs,
+    "Relu": lambda tf: tf.nn.relu,
+    "Sigmoid": lambda tf: tf.sigmoid,
+    "Tanh": lambda tf: tf.tanh,
+    "Neg": lambda tf: tf.negative,
+    "Abs": lambda tf: tf.abs,
 }
 
 

@@ -68,8 +68,11 @@ class LoweringContext:
 
     def fail(self, node: OnnxNode, detail: str):
         """Refuse ``node``: one :class:`UnsupportedOnnxOp` naming it, its op and why."""
-        raise UnsupportedOnnxOp(f"{self.where}: ONNX {node.op} at {node.label!r} is not supported here: {detail}; "
-                                "export that layer differently", [(node.label, node.op, detail)])
+        raise UnsupportedOnnxOp(
+            f"{self.where}: ONNX {node.op} at {node.label!r} is not supported here: {detail}; "
+            "export that layer differently",
+            [(node.label, node.op, detail)],
+        )
 
     # -- the walk
 
@@ -84,8 +87,10 @@ class LoweringContext:
             for name in proto.output[:1]:
                 if name:
                     if not isinstance(out, np.ndarray) and out.shape.rank != 4:
-                        self.fail(node, f"it yields a rank-{out.shape.rank} activation; "
-                                  "only 4-D NCHW activations are supported")
+                        self.fail(
+                            node,
+                            f"it yields a rank-{out.shape.rank} activation; only 4-D NCHW activations are supported",
+                        )
                     self.values[name] = out
         # Recorded per trace: the saved graph carries the names of the last one.
         self.binary_layers = self._binary_layer_names()

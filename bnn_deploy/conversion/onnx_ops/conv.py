@@ -63,19 +63,25 @@ def _grouped_conv(tf, x, weight, group, strides, dilations, padding):
     in_ch = int(x.shape[-1])
     hwio = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).astype(np.float32))
     if group == 1:
-        return tf.nn.conv2d(x, tf.constant(hwio), strides=strides, padding=padding,
-                            dilations=dilations)
+        return tf.nn.conv2d(x, tf.constant(hwio), strides=strides, padding=padding, dilations=dilations)
     if group == in_ch and in_per_group == 1:
         # Depthwise: ONNX output o = c·m + j reads input c; TF depthwise filter [kh, kw, C, m].
         mult = out_ch // in_ch
         dw = weight.reshape(in_ch, mult, *weight.shape[2:]).transpose(2, 3, 0, 1).astype(np.float32)
-        return tf.nn.depthwise_conv2d(x, tf.constant(np.ascontiguousarray(dw)), strides=[1, *strides, 1],
-                                      padding=padding, dilations=dilations)
+        return tf.nn.depthwise_conv2d(
+            x, tf.constant(np.ascontiguousarray(dw)), strides=[1, *strides, 1], padding=padding, dilations=dilations
+        )
     xs = tf.split(x, group, axis=-1)
     ws = np.split(hwio, group, axis=-1)
-    return tf.concat([tf.nn.conv2d(xi, tf.constant(np.ascontiguousarray(wi)), strides=strides,
-                                   padding=padding, dilations=dilations)
-                      for xi, wi in zip(xs, ws, strict=True)], axis=-1)
+    return tf.concat(
+        [
+            tf.nn.conv2d(
+                xi, tf.constant(np.ascontiguousarray(wi)), strides=strides, padding=padding, dilations=dilations
+            )
+            for xi, wi in zip(xs, ws, strict=True)
+        ],
+        axis=-1,
+    )
 
 
 def conv_pads(attrs, kernel, in_hw) -> tuple[int, int, int, int]:

@@ -12,10 +12,17 @@ from bnn_deploy.conversion.onnx_ops.registry import lower
 
 # ONNX op → its TF function, given the TF module (this module does not import TF).
 _BINARY = {
-    "Add": lambda tf: tf.add, "Sub": lambda tf: tf.subtract, "Mul": lambda tf: tf.multiply,
-    "Div": lambda tf: tf.divide, "Max": lambda tf: tf.maximum, "Min": lambda tf: tf.minimum,
-    "GreaterOrEqual": lambda tf: tf.greater_equal, "Greater": lambda tf: tf.greater,
-    "LessOrEqual": lambda tf: tf.less_equal, "Less": lambda tf: tf.less, "Equal": lambda tf: tf.equal,
+    "Add": lambda tf: tf.add,
+    "Sub": lambda tf: tf.subtract,
+    "Mul": lambda tf: tf.multiply,
+    "Div": lambda tf: tf.divide,
+    "Max": lambda tf: tf.maximum,
+    "Min": lambda tf: tf.minimum,
+    "GreaterOrEqual": lambda tf: tf.greater_equal,
+    "Greater": lambda tf: tf.greater,
+    "LessOrEqual": lambda tf: tf.less_equal,
+    "Less": lambda tf: tf.less,
+    "Equal": lambda tf: tf.equal,
 }
 
 

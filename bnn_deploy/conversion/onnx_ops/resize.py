@@ -66,8 +66,10 @@ def resize(ctx, node, ins):
         nearest = attrs.get("nearest_mode", "round_prefer_floor")
         # PyTorch's nearest: src = floor(dst · in/out) = asymmetric + floor.
         if coord == "asymmetric" and nearest == "floor":
-            return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=False,
-                                                    half_pixel_centers=False)
+            return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=False, half_pixel_centers=False)
     rounding = f" and nearest_mode {attrs.get('nearest_mode', 'round_prefer_floor')!r}" if mode == "nearest" else ""
-    ctx.fail(node, f"mode {mode!r} with coordinate_transformation_mode {coord!r}{rounding} "
-             "(supported: linear half_pixel/align_corners/asymmetric, nearest asymmetric+floor)")
+    ctx.fail(
+        node,
+        f"mode {mode!r} with coordinate_transformation_mode {coord!r}{rounding} "
+        "(supported: linear half_pixel/align_corners/asymmetric, nearest asymmetric+floor)",
+    )

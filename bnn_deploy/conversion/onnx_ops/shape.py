@@ -40,8 +40,8 @@ def pad(ctx, node, ins):
     else:
         pads, value, axes = list(attrs["pads"]), float(attrs.get("value", 0.0)), None
     axes = axes or [0, 1, 2, 3]
-    begin = dict(zip(axes, pads[:len(axes)], strict=False))
-    end = dict(zip(axes, pads[len(axes):], strict=False))
+    begin = dict(zip(axes, pads[: len(axes)], strict=False))
+    end = dict(zip(axes, pads[len(axes) :], strict=False))
     if min(pads) < 0:
         ctx.fail(node, "negative pads (cropping)")
     nhwc = [[begin.get(a, 0), end.get(a, 0)] for a in (0, 2, 3, 1)]
