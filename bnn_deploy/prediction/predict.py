@@ -19,7 +19,6 @@ from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction.flatbuffer_ops import Graph, read_graph
 from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
-MANIFEST = "manifest.json"
 LABEL = "predicted"
 PREDICTION_NOTE = (
     "PREDICTED from a per-op model of LCE/XNNPACK kernels and published board figures "
@@ -31,36 +30,30 @@ PREDICTION_NOTE = (
 
 
 def resolve_artifacts(source: str | os.PathLike, formats=("lce",)) -> list[dict]:
-    """``[{"path", "file", "format"}]`` for a .tflite file or the chosen artifacts of an export dir."""
+    """``[{"path", "file", "format"}]`` for a .tflite file or the chosen artifacts of an export dir.
+
+    An export directory is read and verified by :func:`bnn_deploy.core.exports.read_export` (a file
+    changed since export is refused, not predicted).
+    """
     src = Path(source)
     if src.is_dir():
-        manifest = src / MANIFEST
-        if not manifest.is_file():
-            raise BnnDeployError(
-                f"{src} has no {MANIFEST}; give a .tflite file or a directory written by bnn-deploy export"
-            )
-        try:
-            entries = json.loads(manifest.read_text()).get("artifacts", [])
-        except (OSError, ValueError, AttributeError) as err:
-            raise BnnDeployError(f"cannot read {manifest} ({err}); re-run bnn-deploy export") from None
+        from bnn_deploy.core.exports import read_export
+
+        exp = read_export(src)
         found = [
-            {
-                "path": str(src / a["file"]),
-                "file": a["file"],
-                "format": a.get("format"),
-                "module_map": a.get("module_map"),
-            }
-            for a in entries
-            if isinstance(a, dict) and a.get("format") in formats and a.get("file")
+            {"path": a.file, "file": Path(a.file).name, "format": a.format}
+            for a in exp.artifacts
+            if a.format in formats
         ]
         if not found:
             raise BnnDeployError(
-                f"{manifest} lists no {'/'.join(formats)} artifact; export with --format {','.join(formats)}"
+                f"{src / 'manifest.json'} lists no {'/'.join(formats)} artifact; export with "
+                f"--format {','.join(formats)}"
             )
         return found
     if not src.exists():
         raise BnnDeployError(f"{src} does not exist; give a .tflite file or an export directory")
-    return [{"path": str(src), "file": src.name, "format": None, "module_map": None}]
+    return [{"path": str(src), "file": src.name, "format": None}]
 
 
 def _check_threads(threads) -> list[int]:
@@ -69,18 +62,6 @@ def _check_threads(threads) -> list[int]:
     if not values or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in values):
         raise BnnDeployError(f"threads must be positive integers, not {threads!r}; give e.g. --threads 1,4")
     return values
-
-
-def _module_of(cost: OpCost, module_map: dict | None) -> str | None:
-    """The PyTorch module behind an op: an ONNX path in its names, else the export's module map."""
-    found = module_path(cost.op.names)
-    if found or not module_map:
-        return found
-    for name in cost.op.names:
-        for token in name.split(";"):
-            if token in module_map:
-                return module_map[token]
-    return None
 
 
 # --- model facts ---------------------------------------------------------------------------------
@@ -109,7 +90,7 @@ def describe_graph(graph: Graph) -> dict:
 # --- one prediction ----------------------------------------------------------------------------
 
 
-def _op_rows(costs: list[OpCost], board: B.Board, module_map: dict | None) -> list[dict]:
+def _op_rows(costs: list[OpCost], board: B.Board) -> list[dict]:
     """Per-op JSON rows in run order, with % and cumulative % of the predicted total."""
     total = sum(c.seconds() for c in costs if c.known) or 1.0
     rows, cum = [], 0.0
@@ -122,7 +103,7 @@ def _op_rows(costs: list[OpCost], board: B.Board, module_map: dict | None) -> li
             {
                 "index": c.op.index,
                 "op": c.op.kind,
-                "module": _module_of(c, module_map),
+                "module": module_path(c.op.names),
                 "binary": c.binary,
                 "category": c.category,
                 "ms": ms,
@@ -179,11 +160,11 @@ def _uncalibrated_parts(costs: list[OpCost], board: B.Board, threads: int, kerne
     return parts
 
 
-def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str, module_map: dict | None = None) -> dict:
+def predict_graph(graph: Graph, board: B.Board, threads: int, kernel: str) -> dict:
     """One prediction entry (see :func:`predict`) for a parsed graph on one board and thread count."""
     used = min(threads, board.cores)
     costs = [op_cost(op, board, used, kernel) for op in graph.ops]
-    rows = _op_rows(costs, board, module_map)
+    rows = _op_rows(costs, board)
     uncalibrated = _uncalibrated_parts(costs, board, used, kernel)
     known = [r for r in rows if r["ms"] is not None]
     total = sum(r["ms"] for r in known)
@@ -240,7 +221,6 @@ def predict(
     kernel=None,
     allow_unknown=False,
     formats=("lce",),
-    module_map: dict | None = None,
 ) -> dict:
     """Predict latency per device and thread count for a .tflite file or an export directory.
 
@@ -270,7 +250,7 @@ def predict(
         artifacts.append({"file": art["file"], "format": art["format"], **describe_graph(graph)})
         for board in boards:
             for n in thread_list:
-                entry = predict_graph(graph, board, n, kernel, art.get("module_map") or module_map)
+                entry = predict_graph(graph, board, n, kernel)
                 predictions.append({"artifact": art["file"], **entry})
     notes = [PREDICTION_NOTE]
     if any(p["unknown_ops"] for p in predictions):
