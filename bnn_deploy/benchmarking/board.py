@@ -45,7 +45,7 @@ LCE_MEMORY = {
     "peak": (
         "lce_benchmark_model's own report 'Peak memory footprint (MB): init=… overall=…' (older TFLite): "
         "the process's peak resident memory after loading (peak_rss_after_load_mb) and overall "
-        "(peak_rss_mb); the tool is one static binary, so there is no separate runtime import"
+        "(peak_rss_mb); the tool is one executable with the runtime linked in, so there is no separate runtime import"
     ),
     "delta": (
         "lce_benchmark_model's own report 'Memory footprint delta from the start of the tool (MB): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bnn_deploy.cli.common import Output, output_options
+from bnn_deploy.core.errors import BnnDeployError
 
 
 def register(cli: click.Group) -> None:
@@ -67,16 +68,47 @@ def devices_cmd(inventory, out: Output):
     default=None,
     help="Skip the build: check and register a binary built or downloaded elsewhere.",
 )
+@click.option(
+    "--bazel-jobs",
+    "bazel_jobs",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Bazel's parallel jobs in the build (default: the Dockerfile's BAZEL_JOBS, sized for an 8 GB engine).",
+)
+@click.option(
+    "--bazel-ram",
+    "bazel_ram",
+    default=None,
+    metavar="SIZE",
+    help="RAM Bazel plans its jobs with, e.g. 16GB (default: the Dockerfile's BAZEL_LOCAL_RAM_MB).",
+)
+@click.option(
+    "--print-plan",
+    is_flag=True,
+    help="Print the docker buildx command, platform, build args and stages, and run nothing.",
+)
 @output_options
-def build_runtime_cmd(target, out_dir, context_dir, from_binary, out: Output):
+def build_runtime_cmd(target, out_dir, context_dir, from_binary, bazel_jobs, bazel_ram, print_plan, out: Output):
     """Build LCE's lce_benchmark_model (the board runtime) with Docker, check it and register it for bench."""
-    from bnn_deploy.devices.board_runtime_build import build_runtime, register_binary, render_build
+    from bnn_deploy.devices import board_runtime_build as build
 
+    options = {"context_dir": context_dir, "bazel_jobs": bazel_jobs, "bazel_ram": bazel_ram}
     if from_binary is not None:
-        result = register_binary(from_binary, target)
+        given = [
+            flag
+            for flag, value in (("--print-plan", print_plan), ("--bazel-jobs", bazel_jobs), ("--bazel-ram", bazel_ram))
+            if value
+        ]
+        if given:
+            raise BnnDeployError(
+                f"--from-binary builds nothing, so {', '.join(given)} does not apply; drop one of them"
+            )
+        out.emit(build.register_binary(from_binary, target), build.render_build)
+    elif print_plan:
+        out.emit(build.build_plan(target, out_dir, **options), build.render_plan)
     else:
-        result = build_runtime(target, out_dir, context_dir=context_dir, progress=out.progress)
-    out.emit(result, render_build)
+        out.emit(build.build_runtime(target, out_dir, progress=out.progress, **options), build.render_build)
 
 
 @click.command("runtimes")

@@ -1,7 +1,9 @@
 """build-runtime: Dockerfile lint, docker invocation, ELF checks and the runtimes store.
 
-No Docker engine runs here, so the Docker side is tested by its argv and with a stand-in
-``docker`` script on PATH (it only copies a prepared binary where ``--output`` says). The ELF
+No Docker engine runs here, so the Docker side is tested by the build plan read from the real
+Dockerfile (``build-runtime --print-plan``), by its argv, and with a stand-in ``docker`` script on
+PATH (it answers ``buildx inspect`` with a builder's platforms and copies a prepared binary where
+``--output`` says). The ELF
 check and registration are tested on real ELF files built here by Debian's cross compilers
 (gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf), and the registered copies are run under
 qemu-user to prove they execute on the target architecture.
@@ -27,7 +29,17 @@ from bnn_deploy.core.targets import TARGETS
 from bnn_deploy.devices import board_runtime as runtimes_store
 from bnn_deploy.devices import board_runtime_build as runtime_build
 from bnn_deploy.devices.board_runtime import find_runtime, list_runtimes, register_runtime
-from bnn_deploy.devices.board_runtime_build import build_runtime, check_docker, docker_build_command
+from bnn_deploy.devices.board_runtime_build import (
+    build_plan,
+    build_runtime,
+    check_builder,
+    check_docker,
+    docker_build_command,
+    parse_buildx_inspect,
+    render_build,
+    render_plan,
+)
+from bnn_deploy.devices.dockerfile import instructions, read_dockerfile
 from bnn_deploy.devices.elf import read_elf_header, verify_elf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,12 +130,40 @@ def _qemu(name: str) -> str:
 
 FAKE_DOCKER = r"""#!/bin/sh
 # Stand-in for the docker CLI (no Docker engine can run on the test machine).
+echo "$1 $2" >> "$FAKE_DOCKER_CALLS"
 if [ "$1" = "buildx" ] && [ "$2" = "version" ]; then
     if [ -n "$FAKE_NO_BUILDX" ]; then
         echo "docker: 'buildx' is not a docker command." >&2
         exit 1
     fi
     echo "github.com/docker/buildx v0.17.1 fake"
+    exit 0
+fi
+if [ "$1" = "buildx" ] && [ "$2" = "inspect" ]; then
+    # the layout of `docker buildx inspect` (buildx 0.17); FAKE_PLATFORMS set but empty: no line
+    if [ -n "$FAKE_INSPECT_FAIL" ]; then
+        echo "ERROR: $FAKE_INSPECT_FAIL" >&2
+        exit 1
+    fi
+    echo "Name:          default"
+    echo "Driver:        docker"
+    echo "Last Activity: 2026-11-30 10:00:00 +0000 UTC"
+    echo ""
+    echo "Nodes:"
+    echo "Name:             default"
+    echo "Endpoint:         default"
+    if [ -n "$FAKE_INSPECT_ERROR" ]; then
+        echo "Error:            $FAKE_INSPECT_ERROR"
+        exit 0
+    fi
+    echo "Status:           running"
+    echo "BuildKit version: v0.16.0"
+    platforms="${FAKE_PLATFORMS-linux/amd64, linux/amd64/v2, linux/386}"
+    if [ -n "$platforms" ]; then
+        echo "Platforms:        $platforms"
+    fi
+    echo "Labels:"
+    echo " org.mobyproject.buildkit.worker.moby.host-gateway-ip: 172.17.0.1"
     exit 0
 fi
 if [ "$1" = "buildx" ] && [ "$2" = "build" ]; then
@@ -148,6 +188,14 @@ fi
 echo "fake docker: unexpected arguments: $*" >&2
 exit 2
 """
+FAKE_VARS = (
+    "FAKE_NO_BUILDX",
+    "FAKE_BUILD_FAIL",
+    "FAKE_DOCKER_BINARY",
+    "FAKE_PLATFORMS",
+    "FAKE_INSPECT_FAIL",
+    "FAKE_INSPECT_ERROR",
+)
 
 
 @pytest.fixture
@@ -159,9 +207,11 @@ def fake_docker(tmp_path, monkeypatch):
     script.write_text(FAKE_DOCKER)
     script.chmod(0o755)
     log = tmp_path / "docker-argv.txt"
+    calls = tmp_path / "docker-calls.txt"
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}/usr/bin{os.pathsep}/bin")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
-    for var in ("FAKE_NO_BUILDX", "FAKE_BUILD_FAIL", "FAKE_DOCKER_BINARY"):
+    monkeypatch.setenv("FAKE_DOCKER_CALLS", str(calls))
+    for var in FAKE_VARS:
         monkeypatch.delenv(var, raising=False)
 
     class Fake:
@@ -172,8 +222,16 @@ def fake_docker(tmp_path, monkeypatch):
             monkeypatch.setenv("FAKE_DOCKER_BINARY", str(binary))
 
         @staticmethod
+        def platforms(text):
+            monkeypatch.setenv("FAKE_PLATFORMS", text)
+
+        @staticmethod
         def argv():
             return log.read_text().splitlines()
+
+        @staticmethod
+        def calls():
+            return calls.read_text().splitlines() if calls.exists() else []
 
     return Fake
 
@@ -202,33 +260,244 @@ def test_dockerfile_passes_hadolint():
 
 
 def test_dockerfile_stages_match_targets():
-    text = (ROOT / "Dockerfile").read_text()
-    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, flags=re.M | re.I)
+    dockerfile = read_dockerfile(ROOT / "Dockerfile")
+    text = dockerfile.path.read_text()
+    names = [stage.name for stage in dockerfile.stages]
     for name, spec in TARGETS.items():
-        assert spec["docker_stage"] in stages, f"no output stage for {name}"
-        assert f"--config={spec['bazel_config']}" in text
+        out = dockerfile.stage(spec["docker_stage"])
+        assert out is not None, f"no output stage for {name}"
         # the output stage is output-only: FROM scratch, one COPY of the binary
-        block = text.split(f"AS {spec['docker_stage']}\n", 1)[1].split("\nFROM", 1)[0]
-        assert re.search(rf"^FROM scratch AS {re.escape(spec['docker_stage'])}$", text, re.M)
-        assert [ln for ln in block.strip().splitlines() if ln and not ln.startswith("#")] == [
-            f"COPY --from=build-{name} /home/builder/out/lce_benchmark_model /lce_benchmark_model"
+        assert out.base == "scratch" and out.instructions == [
+            ("COPY", f"--from=build-{name} /home/builder/out/lce_benchmark_model /lce_benchmark_model")
         ]
-    assert "bnn-deploy" in stages and stages[-1] == "bnn-deploy"
-    assert f"ARG LCE_VERSION={runtime_build.LCE_VERSION}" in text
-    assert f"ARG BAZEL_VERSION={runtime_build.BAZEL_VERSION}" in text
-    assert runtime_build.BAZEL_TARGET in text
+    assert names[-1] == "bnn-deploy"
+    assert dockerfile.global_args["LCE_VERSION"] == runtime_build.LCE_VERSION
+    assert dockerfile.global_args["BAZEL_VERSION"] == runtime_build.BAZEL_VERSION
     assert 'ENTRYPOINT ["bnn-deploy"]' in text
-    for line in re.findall(r"^FROM\s+(\S+)", text, flags=re.M):
-        if line in stages or line == "scratch":
+    for stage in dockerfile.stages:
+        if stage.base in names or stage.base == "scratch":
             continue
-        assert ":latest" not in line and ("@sha256:" in line or re.search(r":\d", line)), (
-            f"base image {line} is not pinned by digest or exact tag"
+        assert ":latest" not in stage.base and ("@sha256:" in stage.base or re.search(r":\d", stage.base)), (
+            f"base image {stage.base} is not pinned by digest or exact tag"
         )
+
+
+def test_dockerfile_build_args_are_not_variables_the_build_reads():
+    """Build args are in every RUN's environment: none may shadow what configure.py or TF's rules read.
+
+    TensorFlow's android_configure.bzl calls int() on ANDROID_NDK_VERSION, so an arg of that name
+    holding "25.2.9519653" breaks the Android configure unless --action_env happens to override it.
+    """
+    dockerfile = read_dockerfile(ROOT / "Dockerfile")
+    declared = set(dockerfile.global_args)
+    for stage in dockerfile.stages:
+        declared |= {rest.split("=", 1)[0] for keyword, rest in stage.instructions if keyword == "ARG"}
+    shadowing = sorted(n for n in declared if n.startswith(("ANDROID_", "TF_", "PYTHON_", "LCE_SET_")))
+    assert shadowing == []
+    text = dockerfile.path.read_text()
+    assert "MANYLINUX" not in text  # never read by LCE v0.16.0's configure.py
+    android = build_plan("android-arm64", context_dir=ROOT)
+    configure = [c for s in android["stages"] for c in s["commands"] if "LCE_SET_ANDROID_WORKSPACE=1" in c]
+    assert len(configure) == 1
+    for setting in (
+        "ANDROID_API_LEVEL=",
+        "ANDROID_NDK_API_LEVEL=",
+        "ANDROID_BUILD_TOOLS_VERSION=",
+        "ANDROID_NDK_HOME=",
+    ):
+        assert setting in configure[0], f"configure.py is not given {setting}"
 
 
 def test_dockerignore_keeps_context_small():
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in lines and "!bnn_deploy/" in lines and "!pyproject.toml" in lines
+
+
+# ---------------------------------------------------------------- the build plan (no Docker)
+
+
+def _bazel_command(plan: dict) -> str:
+    found = [c for s in plan["stages"] for c in s["commands"] if " build --config=" in c]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_plan_pins_every_build_stage_to_amd64(target):
+    plan = build_plan(target, context_dir=ROOT)
+    assert plan["platform"] == "linux/amd64"
+    running = [s for s in plan["stages"] if s["commands"]]
+    assert [s["platform"] for s in running] == ["linux/amd64"] * len(running)
+    names = [s["name"] for s in plan["stages"]]
+    assert names == ["lce-source", f"build-{target}", TARGETS[target]["docker_stage"]]  # nothing else is built
+    assert plan["stages"][-1]["commands"] == [] and plan["stages"][-1]["copies_from"] == [f"build-{target}"]
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_plan_runs_lces_release_build(target):
+    """The Bazel command is LCE v0.16.0's release job's: config, -c opt --copt=-O3, the target."""
+    bazel = _bazel_command(build_plan(target, context_dir=ROOT))
+    assert f" build --config={TARGETS[target]['bazel_config']} -c opt --copt=-O3 " in bazel
+    assert runtime_build.BAZEL_TARGET in bazel
+
+
+def test_plan_clones_lce_without_submodules():
+    """Bazel takes TensorFlow from LCE's http_archive; the submodule is only for LCE's CMake build."""
+    plan = build_plan("arm64", context_dir=ROOT)
+    commands = [c for s in plan["stages"] for c in s["commands"]]
+    clones = [c for c in commands if " clone " in c]
+    assert len(clones) == 1
+    assert f'--branch "v{runtime_build.LCE_VERSION}" https://github.com/larq/compute-engine.git' in clones[0]
+    assert not [c for c in commands if "submodule" in c]
+
+
+def test_plan_bazel_resources_default_to_the_dockerfile_and_fit_8gb():
+    plan = build_plan("armv7", context_dir=ROOT)
+    defaults = read_dockerfile(ROOT / "Dockerfile").global_args
+    jobs, ram = plan["build_args"]["BAZEL_JOBS"], plan["build_args"]["BAZEL_LOCAL_RAM_MB"]
+    assert (jobs, ram) == (defaults["BAZEL_JOBS"], defaults["BAZEL_LOCAL_RAM_MB"])
+    assert int(ram) <= 6 * 1024, "leave an 8 GB engine at least 2 GB for Bazel's server and the system"
+    assert f'--jobs="{jobs}" --local_ram_resources="{ram}"' in _bazel_command(plan)
+    assert plan["overridden"] == [] and "--build-arg" not in plan["command"]
+    assert any("--bazel-jobs N --bazel-ram SIZE" in note for note in plan["notes"])
+
+
+def test_plan_bazel_resources_overridden():
+    plan = build_plan("android-arm64", "out", context_dir=ROOT, bazel_jobs=16, bazel_ram="24GB")
+    assert plan["command"] == [
+        "docker",
+        "buildx",
+        "build",
+        "--target",
+        "android-arm64",
+        "--build-arg",
+        "BAZEL_JOBS=16",
+        "--build-arg",
+        "BAZEL_LOCAL_RAM_MB=24576",
+        "--output",
+        "type=local,dest=EXPORT_DIR",
+        "--progress=plain",
+        str(ROOT),
+    ]
+    assert '--jobs="16" --local_ram_resources="24576"' in _bazel_command(plan)
+    assert plan["overridden"] == ["BAZEL_JOBS", "BAZEL_LOCAL_RAM_MB"]
+    assert "under out" in plan["export_dir"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bazel_jobs": 0}, "--bazel-jobs 0 must be a whole number of 1 or more"),
+        ({"bazel_jobs": True}, "--bazel-jobs True must be a whole number"),
+        ({"bazel_ram": "512MB"}, "--bazel-ram '512MB' is below 1 GB"),
+        ({"bazel_ram": "lots"}, "--bazel-ram 'lots' is not a memory size"),
+    ],
+)
+def test_plan_refuses_bad_resources(options, message):
+    with pytest.raises(BnnDeployError) as err:
+        build_plan("arm64", context_dir=ROOT, **options)
+    assert message in _one_line(err.value)
+
+
+def test_plan_checks_the_context(tmp_path):
+    with pytest.raises(BnnDeployError, match="has no Dockerfile"):
+        build_plan("arm64", context_dir=tmp_path)
+    (tmp_path / "Dockerfile").write_text("FROM debian:12.8 AS other\nRUN true\n")
+    with pytest.raises(BnnDeployError) as err:
+        build_plan("arm64", context_dir=tmp_path)
+    assert "has no stage 'arm64'" in _one_line(err.value)
+    # an older Dockerfile without the resource args: an override would be ignored by Docker
+    (tmp_path / "Dockerfile").write_text(
+        "FROM --platform=linux/amd64 debian:12.8 AS build-arm64\nRUN make\n"
+        "FROM scratch AS arm64\nCOPY --from=build-arm64 /out /\n"
+    )
+    assert build_plan("arm64", context_dir=tmp_path)["platform"] == "linux/amd64"
+    with pytest.raises(BnnDeployError) as err:
+        build_plan("arm64", context_dir=tmp_path, bazel_jobs=8)
+    assert "declares no build arg BAZEL_JOBS for stage 'arm64'" in _one_line(err.value)
+    with pytest.raises(BnnDeployError, match="unknown target 'x86'"):
+        build_plan("x86", context_dir=ROOT)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BnnDeployError, match="is not a directory"):
+        build_plan("arm64", tmp_path / "file", context_dir=ROOT)
+
+
+def test_plan_reports_an_unpinned_dockerfile(tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM debian:12.8 AS build-armv7\nRUN make\nFROM scratch AS armv7\nCOPY --from=build-armv7 /out /\n"
+    )
+    plan = build_plan("armv7", context_dir=tmp_path)
+    assert plan["platform"] is None
+    assert "not pinned" in render_plan(plan)
+    assert any("do not all pin one platform" in note for note in plan["notes"])
+
+
+def test_render_plan_lists_command_platform_args_and_stages():
+    plan = build_plan("arm64", "runtimes/arm64", context_dir=ROOT)
+    text = render_plan(plan)
+    lines = text.splitlines()
+    assert lines[0] == "build plan for arm64 (nothing was run)"
+    assert (
+        f"  command:    docker buildx build --target arm64 --output type=local,dest=EXPORT_DIR --progress=plain {ROOT}"
+        in lines
+    )
+    assert "  platform:   linux/amd64 (this machine: " + os.uname().machine + ")" in lines
+    assert f"    BAZEL_JOBS={plan['build_args']['BAZEL_JOBS']}" in lines
+    assert "    build-arm64: FROM lce-source [linux/amd64]" in lines
+    assert "    arm64: FROM scratch [output only], copies from build-arm64" in lines
+    assert "      $ " + _bazel_command(plan) in lines
+
+
+def test_dockerfile_reader_follows_docker_syntax(tmp_path):
+    text = (
+        "# syntax=docker/dockerfile:1.7\n"
+        "ARG V=1.0\n"
+        'ARG FLAGS="-a -b"\n'
+        "FROM --platform=linux/amd64 img:1 AS base\n"
+        "ARG V\n"
+        "ENV HOME=/home/u \\\n"
+        "    ROOT=/home/u/$V\n"
+        "RUN --mount=type=cache,target=/c echo ${V} \\\n"
+        "    # a comment inside a continuation\n"
+        "\n"
+        '    && echo "$ROOT  two spaces" $(uname -m) ${UNKNOWN}\n'
+        "FROM base AS child\n"
+        "ARG FLAGS\n"
+        "ARG LOCAL=x\n"
+        "RUN run ${FLAGS} ${LOCAL} ${V} $HOME\n"
+        "FROM other:2\n"
+        "COPY --from=child /a /b\n"
+    )
+    (tmp_path / "Dockerfile").write_text(text)
+    assert [k for k, _ in instructions(text)] == [
+        "ARG",
+        "ARG",
+        "FROM",
+        "ARG",
+        "ENV",
+        "RUN",
+        "FROM",
+        "ARG",
+        "ARG",
+        "RUN",
+        "FROM",
+        "COPY",
+    ]
+    dockerfile = read_dockerfile(tmp_path / "Dockerfile")
+    assert dockerfile.global_args == {"V": "1.0", "FLAGS": "-a -b"}
+    base, child, last = dockerfile.stages
+    assert (last.name, last.base, last.copies_from()) == ("2", "other:2", ["child"])
+    assert dockerfile.platform_of(child) == "linux/amd64" and dockerfile.platform_of(last) is None
+    assert dockerfile.commands(base, {}) == (
+        {"V": "1.0"},
+        ['echo 1.0 && echo "/home/u/1.0  two spaces" $(uname -m) ${UNKNOWN}'],
+    )
+    # ARGs end with their stage (child redeclares only FLAGS, so ${V} stays); ENV is inherited
+    assert dockerfile.commands(child, {"FLAGS": "-c"}) == ({"FLAGS": "-c", "LOCAL": "x"}, ["run -c x ${V} /home/u"])
+    assert [s.name for s in dockerfile.needed_for("child")] == ["base", "child"]
+    assert [s.name for s in dockerfile.needed_for("2")] == ["base", "child", "2"]
+    with pytest.raises(BnnDeployError, match="cannot read"):
+        read_dockerfile(tmp_path / "missing")
 
 
 # ---------------------------------------------------------------- docker invocation
@@ -289,6 +558,76 @@ def test_check_docker_without_buildx(fake_docker, monkeypatch):
 
 def test_check_docker_with_buildx(fake_docker):
     assert "buildx" in check_docker()
+
+
+# ---------------------------------------------------------------- the builder's platforms
+
+INSPECT_TWO_NODES = """Name:          multi
+Driver:        docker-container
+Last Activity: 2026-11-30 12:42:47 +0100 CET
+
+Nodes:
+Name:                  multi0
+Endpoint:              unix:///var/run/docker.sock
+Driver Options:        env.BUILDKIT_STEP_LOG_MAX_SIZE="10485760"
+Status:                running
+BuildKit daemon flags: --allow-insecure-entitlement=network.host
+BuildKit version:      v0.17.2
+Platforms:             linux/arm64*, linux/arm/v7, linux/arm/v6
+Labels:
+ org.mobyproject.buildkit.worker.executor: oci
+
+Name:      multi1
+Endpoint:  ssh://me@builder
+Error:     Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?
+"""
+
+
+def test_parse_buildx_inspect():
+    report = parse_buildx_inspect(INSPECT_TWO_NODES)
+    assert report["name"] == "multi"
+    assert report["nodes"] == [["linux/arm64", "linux/arm/v7", "linux/arm/v6"]]
+    assert report["errors"] == [
+        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+    ]
+    assert parse_buildx_inspect("") == {"name": None, "nodes": [], "errors": []}
+
+
+def test_check_builder_native_amd64(fake_docker):
+    assert check_builder("linux/amd64") == {"builder": "default", "native": "linux/amd64", "emulated": False}
+    assert fake_docker.calls() == ["buildx inspect"]
+
+
+def test_check_builder_arm64_host_with_emulation(fake_docker):
+    fake_docker.platforms("linux/arm64, linux/amd64, linux/amd64/v2, linux/riscv64, linux/arm/v7")
+    assert check_builder("linux/amd64") == {"builder": "default", "native": "linux/arm64", "emulated": True}
+
+
+def test_check_builder_arm64_host_without_emulation(fake_docker):
+    fake_docker.platforms("linux/arm64, linux/arm/v7, linux/arm/v6")
+    with pytest.raises(BnnDeployError) as err:
+        check_builder("linux/amd64")
+    msg = _one_line(err.value)
+    assert (
+        "the Docker builder 'default' cannot run linux/amd64 (it lists linux/arm64, linux/arm/v7, linux/arm/v6)" in msg
+    )
+    assert "tonistiigi/binfmt --install amd64" in msg
+
+
+def test_check_builder_unusable(fake_docker, monkeypatch):
+    fake_docker.platforms("")
+    with pytest.raises(BnnDeployError) as err:
+        check_builder("linux/amd64")
+    assert "the Docker builder 'default' lists no platforms; check it with `docker buildx ls`" in _one_line(err.value)
+    monkeypatch.setenv("FAKE_INSPECT_ERROR", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
+    with pytest.raises(BnnDeployError) as err:
+        check_builder("linux/amd64")
+    assert _one_line(err.value).startswith("docker cannot reach the Docker engine; start it")
+    monkeypatch.delenv("FAKE_INSPECT_ERROR")
+    monkeypatch.setenv("FAKE_INSPECT_FAIL", 'no builder "gone" found')
+    with pytest.raises(BnnDeployError) as err:
+        check_builder("linux/amd64")
+    assert '`docker buildx inspect --bootstrap` failed (ERROR: no builder "gone" found)' in _one_line(err.value)
 
 
 # ---------------------------------------------------------------- ELF header
@@ -484,6 +823,10 @@ def test_build_runtime_registers_the_built_binary(store, fake_docker, aarch64_el
     assert argv[:4] == ["buildx", "build", "--target", "arm64"]
     assert argv[4] == "--output" and argv[5].startswith(f"type=local,dest={out}/")
     assert argv[6:] == ["--progress=plain", str(ROOT)]
+    # the plan's command is what ran, with the real export directory for EXPORT_DIR
+    plan = build_plan("arm64", out, context_dir=ROOT)
+    assert ["docker", *argv] == [argv[5] if a == "type=local,dest=EXPORT_DIR" else a for a in plan["command"]]
+    assert fake_docker.calls() == ["buildx version", "buildx inspect", "buildx build"]
     assert lines[0].startswith("$ docker buildx build --target arm64")
     assert "#12 [build-arm64 2/2] RUN bazel build --config=aarch64" in lines
     assert lines[-1] == "#15 exporting to client directory done"
@@ -494,8 +837,35 @@ def test_build_runtime_registers_the_built_binary(store, fake_docker, aarch64_el
     assert sorted(p.name for p in out.iterdir()) == ["lce_benchmark_model"]  # export dir removed
     assert (result["machine"], result["bits"], result["target"]) == ("AArch64", 64, "arm64")
     assert registered.read_bytes() == aarch64_elf.read_bytes()
+    assert (result["platform"], result["builder_native"], result["emulated"]) == ("linux/amd64", "linux/amd64", False)
+    assert result["build_args"] == {k: plan["build_args"][k] for k in ("BAZEL_JOBS", "BAZEL_LOCAL_RAM_MB")}
+    assert "  platform:   linux/amd64" in render_build(result).splitlines()
     proc = subprocess.run([qemu, str(registered)], capture_output=True, text=True, timeout=60)
     assert proc.stdout == "hello from aarch64, 64-bit, argc=1\n"
+
+
+def test_build_runtime_on_an_arm64_builder_says_it_is_emulated(store, fake_docker, armhf_elf):
+    fake_docker.platforms("linux/arm64, linux/amd64, linux/amd64/v2, linux/arm/v7")
+    fake_docker.produce(armhf_elf)
+    lines = []
+    result = build_runtime("armv7", context_dir=ROOT, bazel_jobs=2, bazel_ram="6GB", progress=lines.append)
+    assert lines[0] == (
+        "note: the Docker builder 'default' runs linux/arm64, so the linux/amd64 build stages run "
+        "under emulation: expect a much slower build"
+    )
+    assert "--build-arg" in fake_docker.argv() and "BAZEL_JOBS=2" in fake_docker.argv()
+    assert (result["emulated"], result["builder_native"]) == (True, "linux/arm64")
+    assert result["build_args"] == {"BAZEL_JOBS": "2", "BAZEL_LOCAL_RAM_MB": "6144"}
+    assert "  platform:   linux/amd64, emulated on a linux/arm64 builder" in render_build(result).splitlines()
+
+
+def test_build_runtime_refuses_a_builder_without_amd64(store, fake_docker, aarch64_elf):
+    fake_docker.platforms("linux/arm64, linux/arm/v7")
+    fake_docker.produce(aarch64_elf)
+    with pytest.raises(BnnDeployError, match="cannot run linux/amd64"):
+        build_runtime("arm64", context_dir=ROOT)
+    assert "buildx build" not in fake_docker.calls()
+    assert find_runtime("arm64") is None
 
 
 def test_build_runtime_without_out_keeps_only_registered(store, fake_docker, armhf_elf):
@@ -536,6 +906,11 @@ def test_build_runtime_checks_before_building(store, fake_docker, monkeypatch, t
         build_runtime("x86", context_dir=ROOT)
     with pytest.raises(BnnDeployError, match="has no Dockerfile"):
         build_runtime("arm64", context_dir=tmp_path)
+    with pytest.raises(BnnDeployError, match="--bazel-jobs -1 must be"):
+        build_runtime("arm64", context_dir=ROOT, bazel_jobs=-1)
+    with pytest.raises(BnnDeployError, match="is not a directory"):
+        build_runtime("arm64", ROOT / "Dockerfile", context_dir=ROOT)
+    assert fake_docker.calls() == []  # all of the above before Docker is asked anything
     monkeypatch.setenv("FAKE_NO_BUILDX", "1")
     with pytest.raises(BnnDeployError, match="buildx is not available"):
         build_runtime("arm64", context_dir=ROOT)
@@ -587,6 +962,55 @@ def test_cli_no_buildx_is_one_line(fake_docker, monkeypatch):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: docker buildx is not available")
+
+
+def test_cli_print_plan_runs_no_docker(tmp_path):
+    env = dict(os.environ, PATH=str(tmp_path))  # no docker at all
+    proc = _cli(["build-runtime", "--target", "arm64", "--print-plan", "--bazel-jobs", "8", "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["platform"] == "linux/amd64"
+    assert plan["command"][:7] == ["docker", "buildx", "build", "--target", "arm64", "--build-arg", "BAZEL_JOBS=8"]
+    assert [s["name"] for s in plan["stages"]] == ["lce-source", "build-arm64", "arm64"]
+    proc = _cli(["build-runtime", "--target", "armv7", "--print-plan"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "  platform:   linux/amd64 (this machine: " in proc.stdout
+    assert "    build-armv7: FROM lce-source [linux/amd64]" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_cli_print_plan_bad_input_is_one_line(tmp_path):
+    for args, expected in [
+        (["--target", "riscv"], "error: unknown target 'riscv'; choose one of arm64, armv7, android-arm64"),
+        (["--target", "arm64", "--bazel-ram", "2MB"], "error: --bazel-ram '2MB' is below 1 GB"),
+        (["--target", "arm64", "--context", str(tmp_path)], f"error: {tmp_path} has no Dockerfile"),
+        (
+            ["--target", "arm64", "--from-binary", "x"],
+            "error: --from-binary builds nothing, so --print-plan does not apply",
+        ),
+    ]:
+        proc = _cli(["build-runtime", "--print-plan", *args])
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), lines
+        assert proc.stdout == ""
+
+
+def test_cli_emulated_build_says_so(store, fake_docker, aarch64_elf):
+    fake_docker.platforms("linux/arm64, linux/amd64")
+    fake_docker.produce(aarch64_elf)
+    proc = _cli(["build-runtime", "--target", "arm64"], env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("note: the Docker builder 'default' runs linux/arm64, so the linux/amd64")
+    assert "  platform:   linux/amd64, emulated on a linux/arm64 builder" in proc.stdout
+
+
+def test_cli_builder_without_amd64_is_one_line(store, fake_docker):
+    fake_docker.platforms("linux/arm64")
+    proc = _cli(["build-runtime", "--target", "android-arm64"], env=dict(os.environ))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the Docker builder 'default' cannot run linux/amd64")
 
 
 def test_cli_build_runtime_json_and_runtimes(store, fake_docker, aarch64_elf, tmp_path):
