@@ -20,8 +20,9 @@ TARGETS: dict[str, dict] = {
         "android": False,
         "board": "Raspberry Pi 4/5 (or another ARMv8-A board) running a 64-bit Linux",
         "needs": (
-            "a 64-bit OS (`uname -m` prints aarch64) with glibc 2.28 or newer, e.g. "
-            "Raspberry Pi OS 64-bit (Bullseye/Bookworm), Ubuntu 20.04+, Debian 10+"
+            "a 64-bit OS (`uname -m` prints aarch64) with the glibc the binary needs (preflight reads it from the "
+            "binary; see docs/runtimes.md), e.g. "
+            "Raspberry Pi OS 64-bit"
         ),
     },
     "armv7": {
@@ -33,7 +34,7 @@ TARGETS: dict[str, dict] = {
         "android": False,
         "board": "Raspberry Pi 2/3/4 running 32-bit Raspberry Pi OS (armhf)",
         "needs": (
-            "a 32-bit armhf OS (`uname -m` prints armv7l) with glibc 2.28 or newer on an "
+            "a 32-bit armhf OS (`uname -m` prints armv7l) with the glibc the binary needs (preflight checks it) on an "
             "ARMv7-A CPU with NEON (Pi 2 v1.2 and later); on a 64-bit OS use arm64 instead"
         ),
     },
