@@ -1,4 +1,4 @@
-"""``compare``: a regression gate over two bench or eval results."""
+"""``compare`` (a regression gate over two bench or eval results) and ``report`` (one HTML page of an export)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from bnn_deploy.cli.common import Output, output_options
 
 def register(cli: click.Group) -> None:
     cli.add_command(compare_cmd)
+    cli.add_command(report_cmd)
 
 
 @click.command("compare")
@@ -54,3 +55,22 @@ def compare_cmd(old, new, max_slowdown, min_parity_db, max_psnr_drop, different_
     out.emit(result, render_comparison)
     if not result["passed"]:
         raise click.exceptions.Exit(REGRESSION_EXIT)
+
+
+@click.command("report")
+@click.argument("export_dir", type=click.Path())
+@click.argument("results", nargs=-1, metavar="[BENCH.json EVAL.json PROFILE.json PREDICT.json ...]")
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write (self-contained: no network fetches).",
+)
+@output_options
+def report_cmd(export_dir, results, out_path, out: Output):
+    """One self-contained HTML page: the manifest, bench table and plot, per-op profile, predictions, crops."""
+    from bnn_deploy.reporting.page import render_summary, write_report_page
+
+    out.emit(write_report_page(export_dir, list(results), out_path, progress=out.progress), render_summary)

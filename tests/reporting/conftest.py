@@ -1,7 +1,8 @@
-"""Real results of one tiny export for ``compare``: benches and an eval."""
+"""Real results of one tiny export for ``compare`` and ``report``: benches, an eval, a prediction, a profile."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,65 @@ def eval_json(tmp_path_factory, export_dir, photo) -> Path:
     proc = run_cli("eval", export_dir, "--images", images, "--out", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "eval.json"
+
+
+@pytest.fixture(scope="session")
+def predict_json(tmp_path_factory, export_dir) -> Path:
+    """The latency model's prediction for the export's LCE flatbuffer on a Pi 4 and a Pi 5."""
+    from bnn_deploy.core.jsonio import write_json
+    from bnn_deploy.prediction.predict import predict
+
+    path = tmp_path_factory.mktemp("predict") / "predict.json"
+    write_json(path, predict(export_dir, devices=("pi4", "pi5"), threads=(1,)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def profile_json(tmp_path_factory, export_dir) -> Path:
+    """A per-op profile of the export's LCE flatbuffer in the shape issue 13 defines for ``bnn-deploy profile``.
+
+    The ops, their order, types and PyTorch modules are read from the real flatbuffer; the times are
+    made up (1.0 ms per binary conv, 0.1 ms per other op) until ``bnn-deploy profile`` exists to
+    measure them. Device, threads and kernel match the Pi 4 prediction, so the page puts the two side
+    by side.
+    """
+    from bnn_deploy.core.flatbuffer import module_path, read_flatbuffer
+
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    lce = next(a["file"] for a in manifest["artifacts"] if a["format"] == "lce")
+    fb = read_flatbuffer((export_dir / lce).read_bytes())
+    ops = [
+        {"op": op.kind, "module": module_path(op), "binary": op.kind == "LceBconv2d"}
+        | {"ms": 1.0 if op.kind == "LceBconv2d" else 0.1}
+        for op in fb.ops
+    ]
+    total = sum(op["ms"] for op in ops)
+    profile = {
+        "profiles": [
+            {
+                "artifact": lce,
+                "device": "pi4",
+                "threads": 1,
+                "kernel": "default",
+                "whole_ms": total * 1.05,
+                "ops_sum_ms": total,
+                "ops": ops,
+            }
+        ]
+    }
+    path = tmp_path_factory.mktemp("profile") / "profile.json"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium from Debian (``apt-get install chromium``; .ci/apt-packages-report.txt lists it)."""
+    from support.chromium import Browser, find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/apt-packages-report.txt lists it)")
+    browser = Browser(exe)
+    yield browser
+    browser.close()
