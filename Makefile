@@ -40,6 +40,8 @@ demo: install
 	$(BIN)/bnn-deploy eval $(OUT)/$(MODEL) --out $(OUT)/eval-$(MODEL)
 	$(BIN)/bnn-deploy bench $(OUT)/$(MODEL) --device host --threads 1 \
 		--json-out $(OUT)/bench-$(MODEL).json --plot $(OUT)/bench-$(MODEL).png
+	$(BIN)/bnn-deploy report $(OUT)/$(MODEL) $(OUT)/bench-$(MODEL).json $(OUT)/eval-$(MODEL)/eval.json \
+		-o $(OUT)/report-$(MODEL).html
 
 # Style and structure: ruff (lint and format) and the import-linter contracts in pyproject.toml.
 lint: install-dev

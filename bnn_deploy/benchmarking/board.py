@@ -98,6 +98,7 @@ def bench_export_on_device(
         "device": board["device"],
         "host": host_info(),
         "export_versions": exp.manifest.versions,
+        "model_source": exp.manifest.source.identity(),
         "settings": {
             **options.settings(),
             "max_secs": None,

@@ -137,6 +137,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         "device": options.device,
         "host": host_info(),
         "export_versions": exp.manifest.versions,
+        "model_source": exp.manifest.source.identity(),
         "settings": {**options.settings(), "tile_overlap": overlap},
         "inputs": {
             f"{hw[1]}x{hw[0]}": {

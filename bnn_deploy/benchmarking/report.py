@@ -14,13 +14,19 @@ from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable
 from bnn_deploy.core.metrics import protocol, sr_metrics
 from bnn_deploy.core.tiling import is_padded
 
+# Every bench JSON says what it is and which shape it has. Version 1: bnn-deploy 0.1 (no key);
+# version 2: the keys renamed in CHANGELOG.md, ``latency_ms.runs`` (timed runs behind every
+# percentile), ``parity.peak``, ``model_source`` (the measured model's SHA-256).
+BENCH_FORMAT = "bnn-deploy-bench"
+BENCH_SCHEMA_VERSION = 2
+
 
 def write_report(report: dict, plot_path) -> dict:
     """``report`` made JSON-ready, with the plot drawn where asked (atomically).
 
     A report without any latency (an emulated board) gets no plot, and a note saying why.
     """
-    report = jsonable(report, REPORT_DIGITS)
+    report = jsonable({"format": BENCH_FORMAT, "schema_version": BENCH_SCHEMA_VERSION, **report}, REPORT_DIGITS)
     if plot_path is not None:
         from bnn_deploy.benchmarking.plot import plot_latency_psnr
 

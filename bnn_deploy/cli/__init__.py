@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from bnn_deploy.cli import bench, devices, evaluate, export, models, predict
+from bnn_deploy.cli import bench, devices, evaluate, export, models, predict, report
 from bnn_deploy.core.errors import BnnDeployError
 
 
@@ -22,10 +22,10 @@ from bnn_deploy.core.errors import BnnDeployError
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="bnn-deploy")
 def cli(debug: bool) -> None:
-    """Deploy binary super-resolution networks: inspect, export, evaluate and benchmark."""
+    """Deploy binary super-resolution networks: inspect, export, evaluate, benchmark, compare and report."""
 
 
-for _family in (models, export, evaluate, bench, predict, devices):
+for _family in (models, export, evaluate, bench, predict, report, devices):
     _family.register(cli)
 
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        cli.main(args=argv, prog_name="bnn-deploy", standalone_mode=False)
+        # Without standalone mode click returns a command's click.exceptions.Exit code (e.g. compare's 3).
+        code = cli.main(args=argv, prog_name="bnn-deploy", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:  # usage errors: click's own one-line message, exit 2
@@ -61,4 +62,4 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

@@ -143,11 +143,9 @@ def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
     for op in float_fallback_convs(fb):
         named = _layers_in(op, binary_layers)
         fallback += named or [f"{op.kind} #{op.index} ({'; '.join(op.output_names)})"]
-    packed_bytes = sum(fb.tensor_bytes[op.inputs[1]] for op in bconvs)
-    float_bytes = 0
-    for op in bconvs:
-        out_ch, kh, kw = fb.tensor_shapes[op.inputs[1]][:3]
-        float_bytes += out_ch * kh * kw * int(op.options.get("channels_in", 0)) * _FLOAT32_BYTES
+    filters = [bconv_filter(fb, op) for op in bconvs]
+    packed_bytes = sum(f["bitpacked_bytes"] for f in filters)
+    float_bytes = sum(f["float_bytes"] for f in filters)
     # Names are for the message only: the converter may cut long fused names, so a binary conv
     # counts as missing only when the count itself falls short.
     missing = (
@@ -160,6 +158,20 @@ def bitpacked_report(fb: Flatbuffer, binary_layers: dict[str, str]) -> dict:
         "fallback": fallback,
         "weight_bytes": packed_bytes,
         "float_weight_bytes": float_bytes,
+    }
+
+
+def bconv_filter(fb: Flatbuffer, op: Op) -> dict:
+    """The filter of one ``LceBconv2d``: ``{shape: [O, kh, kw, C_in], bitpacked_bytes, float_bytes}``.
+
+    ``float_bytes`` is what the float32 filter it replaces would take (``O·kh·kw·C_in·4``).
+    """
+    out_ch, kh, kw = fb.tensor_shapes[op.inputs[1]][:3]
+    cin = int(op.options.get("channels_in", 0))
+    return {
+        "shape": [out_ch, kh, kw, cin],
+        "bitpacked_bytes": fb.tensor_bytes[op.inputs[1]],
+        "float_bytes": out_ch * kh * kw * cin * _FLOAT32_BYTES,
     }
 
 

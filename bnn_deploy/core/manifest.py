@@ -40,6 +40,10 @@ class SourceInfo:
     source_format: str | None = None  # checkpoint layout: basicsr, state_dict, bnn-deploy, pickle
     onnx_metadata: bool | None = None  # an ONNX source carried bnn-deploy's metadata
 
+    def identity(self) -> dict:
+        """What results (bench, eval) record as ``model_source``: the model they measured, by SHA-256."""
+        return {"path": self.path, "sha256": self.sha256, "kind": self.kind, "arch": self.arch, "scale": self.scale}
+
 
 @dataclass
 class BinaryConvs:

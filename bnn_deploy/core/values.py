@@ -87,3 +87,11 @@ def check_thread_counts(threads, cores: int | None, where: str) -> list[int]:
                 "(oversubscribing further measures the scheduler, not the model)"
             )
     return list(threads)
+
+
+def parse_percent(text: str, option: str) -> float:
+    """A fraction from ``"5%"`` (0.05); a bare number is refused, since 5 and 0.05 would both be meant as 5 %."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*%\s*", str(text))
+    if not match:
+        raise BnnDeployError(f"{option} {text!r} is not a percentage; give e.g. {option} 5%")
+    return float(match.group(1)) / 100.0

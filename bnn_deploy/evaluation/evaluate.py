@@ -30,6 +30,11 @@ import numpy as np
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.jsonio import REPORT_DIGITS, write_json
 
+# Every eval JSON says what it is and which shape it has (version 1: bnn-deploy 0.1, no key;
+# version 2: per-model ``parity`` as a Parity, ``model_source`` with the evaluated model's SHA-256).
+EVAL_FORMAT = "bnn-deploy-eval"
+EVAL_SCHEMA_VERSION = 2
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 CROP = 96  # HR pixels per side of each crop panel (shown at 2x)
 ZOOM = 2
@@ -175,6 +180,7 @@ def evaluate(
 
         exp = read_export(target)
         scale, source = exp.scale, exp.path
+        model_source = exp.manifest.source.identity()
         for role in ("binary", "float-ref"):
             ref = exp.of("pytorch", role)
             if ref:
@@ -183,10 +189,12 @@ def evaluate(
         notes = list(exp.notes)
         default_out = Path(exp.path) / "eval"
     else:
+        from bnn_deploy.core.manifest import SourceInfo
         from bnn_deploy.models.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(target, k=k, trust_pickle=trust_pickle)
         scale, source = int(loaded.config["scale"]), loaded.path
+        model_source = SourceInfo(path=loaded.path, sha256=loaded.sha256, arch=loaded.arch, scale=scale).identity()
         references["binary"] = {
             "name": "pytorch",
             "file": loaded.path,
@@ -273,7 +281,10 @@ def evaluate(
             entry.update({"format": "pytorch", "role": role, "file": references[role]["file"]})
         models.append(entry)
     report = {
+        "format": EVAL_FORMAT,
+        "schema_version": EVAL_SCHEMA_VERSION,
         "source": source,
+        "model_source": model_source,
         "kind": "export" if is_export else "checkpoint",
         "scale": scale,
         "images": [name for name, _ in images],

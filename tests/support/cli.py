@@ -20,3 +20,10 @@ def run_cli(*args, check: bool | None = None, env: dict | None = None, timeout: 
     if check is True:
         assert proc.returncode == 0, proc.stderr
     return proc
+
+
+def error_line(proc) -> str:
+    """The one ``error:`` line of a failed command, after checking it is the only one and no traceback printed."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
