@@ -36,6 +36,7 @@ class Settings:
     say: Callable[[str], None]
     parity_photos: int
     threads: int | None = None
+    fold: bool = True  # fold the float glue of the exported model (export --fold/--no-fold)
 
 
 @dataclass
@@ -83,15 +84,18 @@ class Stage:
 # ---------------------------------------------------------------- preparation (per source and size)
 
 
-def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings) -> Prepared:
-    """Rebuild ``source`` at ``size``, check its binary convs matched, save it, run the reference."""
+def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings, *, fold: bool = False) -> Prepared:
+    """Fold the float glue (with ``fold``), rebuild ``source`` at ``size``, check its binary convs
+    matched, save it, run the reference."""
     from bnn_deploy.conversion.lce import check_binary_coverage
     from bnn_deploy.conversion.onnx_to_tf import save_saved_model
 
     w, h = size
     prep = Prepared(source=source, size=size)
-    settings.say(f"{prep.tag} rebuilding {source.name} in TensorFlow")
-    prep.rebuilt = rebuild(source, (h, w))
+    settings.say(f"{prep.tag} rebuilding {source.name} in TensorFlow" + (", folding the float glue" if fold else ""))
+    prep.rebuilt = rebuild(source, (h, w), fold=fold)
+    if prep.rebuilt.fold is not None:
+        settings.say(f"    {prep.rebuilt.fold.text()}")
     check_binary_coverage(prep.rebuilt, source.expected_binary, source.path)
     prep.saved_model = save_saved_model(prep.rebuilt, os.path.join(settings.workdir, f"{tag}_{w}x{h}"))
     images = parity_images((h, w), prep.rebuilt.scale, settings.parity_photos)
@@ -106,6 +110,13 @@ def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings)
 
 
 PREPARE = (
+    (
+        "fold glue",
+        "the float glue around every binary conv folded exactly on the ONNX graph before it is lowered "
+        "(scales into conv weights, constants into conv biases and a shifted residual stream, never across a "
+        "zero-padding float conv); float ops per binary unit counted before and after; units no rule fits are "
+        "left as they were, with a note (the exported model only; skipped with --no-fold)",
+    ),
     ("rebuild", "every binary conv of the source matched the binary-conv pattern in the rebuilt TF graph"),
     ("reference", "the reference's outputs on the parity photos, to compare every artifact with"),
 )
@@ -173,6 +184,17 @@ def check_bitpacked(job: Job) -> None:
     )
 
 
+def count_glue(job: Job) -> None:
+    """Float glue per binary unit of the flatbuffer, and what the fold did (manifest ``float_glue``, ``fold``)."""
+    from bnn_deploy.core.glue import glue_profile, glue_text
+
+    glue = glue_profile(job.flatbuffer)
+    job.settings.say(f"    float glue per binary unit: {glue_text(glue)}")
+    job.extra["float_glue"] = glue
+    fold = job.prep.rebuilt.fold
+    job.extra["fold"] = fold.summary() if fold is not None else None
+
+
 def _parity(job: Job, gated: bool) -> None:
     from bnn_deploy.runtimes.lce import open_lce_data
 
@@ -238,6 +260,7 @@ STAGES: dict[str, tuple[Stage, ...]] = {
         Stage("convert", convert_lce, "an LCE flatbuffer for the ARM target"),
         Stage("read back", read_back, "the flatbuffer parses; its op histogram is known"),
         Stage("bitpacking", check_bitpacked, "every binary conv is a bitpacked LceBconv2d; no sign feeds a float conv"),
+        Stage("float glue", count_glue, "float elementwise ops per binary unit counted (manifest float_glue, fold)"),
         Stage("parity", gated_parity, "output within --min-parity-db of the reference on the parity photos"),
     ),
     "tflite-float": (
