@@ -37,7 +37,8 @@ into ``pr_bias1`` before it). A move is made only when it lowers the op count.
 output merges into it (EDSR's ``add_mean``).
 
 :func:`onnx_unit_glue` counts the float glue per binary unit of an ONNX graph as LCE will see it
-(:func:`bnn_deploy.core.glue.glue_profile` counts it in a produced flatbuffer).
+(:func:`bnn_deploy.core.glue.glue_profile` counts it in a produced flatbuffer), and
+:func:`model_unit_glue` does so for a PyTorch model before and after folding (``bnn-deploy inspect``).
 
 In the export this is the pipeline's ``fold glue`` step (:data:`bnn_deploy.conversion.pipeline.PREPARE`),
 run by :func:`bnn_deploy.conversion.onnx_to_tf.rebuild_tf` between constant folding and lowering.
@@ -965,3 +966,59 @@ def fold_glue(folded_model):
                 f"binary units (first: {kept[0]})"
             )
     return model, report
+
+
+def model_unit_glue(model, lr_hw: tuple[int, int]) -> dict:
+    """Float glue per binary unit of a PyTorch model, as LCE will see it, unfolded and folded.
+
+    The model is traced to ONNX (in a scratch folder), constant-folded at ``lr_hw`` and folded as
+    ``export`` does. Returns ``{"binary_units", "unit_glue_before", "unit_glue_after", "notes",
+    "counted"}`` (every unit but the last, which also holds the tail); a model that cannot be traced
+    gives ``{"error": why}`` instead of failing the caller.
+    """
+    import onnx
+
+    from bnn_deploy.conversion.onnx_export import export_onnx
+    from bnn_deploy.conversion.onnx_to_tf import fold_onnx
+    from bnn_deploy.core.errors import BnnDeployError, first_line
+    from bnn_deploy.core.fileio import scratch_dir
+    from bnn_deploy.core.glue import GLUE_WHAT
+
+    try:
+        with scratch_dir("bnn-deploy-glue-") as workdir:
+            path = workdir / "model.onnx"
+            export_onnx(model, path)
+            graph = fold_onnx(onnx.load(path), lr_hw)
+    except BnnDeployError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # torch.onnx raises many types for modules it cannot trace
+        return {"error": f"the model cannot be traced to ONNX ({first_line(exc)})"}
+    from bnn_deploy.conversion.onnx_pattern import find_convs
+
+    _, report = fold_glue(graph)
+    return {
+        "binary_units": sum(m.is_binary for m in find_convs(graph)),
+        "unit_glue_before": report.unit_glue_before,
+        "unit_glue_after": report.unit_glue_after,
+        "counted": f"{GLUE_WHAT}, in the graph LCE converts",
+        "notes": report.notes,
+    }
+
+
+def render_unit_glue(glue: dict) -> str:
+    """The ``inspect`` lines for :func:`model_unit_glue`."""
+    from bnn_deploy.core.glue import spread
+
+    if "error" in glue:
+        return f"float glue per binary unit: not counted ({glue['error']})"
+    before, after = glue["unit_glue_before"], glue["unit_glue_after"]
+    if not before:
+        return f"float glue per binary unit: nothing to count ({glue['binary_units']} binary convs)"
+    lines = [
+        f"float glue per binary unit: {spread(before)} → {spread(after)} after export's fold "
+        f"(--no-fold keeps {spread(before)})",
+        f"  counted on {len(before)} of {glue['binary_units']} binary units (the last holds the tail): "
+        f"{glue['counted']}",
+    ]
+    lines += [f"  note: {n}" for n in glue["notes"]]
+    return "\n".join(lines)

@@ -14,12 +14,13 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from bnn_deploy.conversion.fold import fold_glue
+from bnn_deploy.conversion.fold import fold_glue, model_unit_glue, render_unit_glue
 from bnn_deploy.conversion.onnx_export import binary_conv_modules, export_onnx
 from bnn_deploy.conversion.onnx_pattern import find_convs
 from bnn_deploy.conversion.onnx_to_tf import deploy_onnx
 from bnn_deploy.core.glue import glue_profile
 from bnn_deploy.core.parity import parity_psnr
+from support.cli import run_cli
 from support.models import tiny_model
 
 MIN_DB = 70.0
@@ -248,6 +249,32 @@ def test_glue_profile_segments():
     prof = glue_profile(Fb())
     assert prof.units == 2 and prof.head_glue == 1 and prof.per_unit_glue == [2]
     assert prof.last_segment_glue == 4 and prof.glue_total == 7
+
+
+def test_inspect_counts_glue_per_unit_before_and_after():
+    """``model_unit_glue`` (what ``inspect`` prints) on BBCU-M and on a float model."""
+    glue = model_unit_glue(tiny_model("bbcu_m", seed=1, num_block=2), (24, 32))
+    units = glue["binary_units"]
+    assert units > 2 and glue["unit_glue_before"] == [3] * (units - 1) and glue["unit_glue_after"] == [2] * (units - 1)
+    assert "3 → 2 after export's fold" in render_unit_glue(glue)
+    assert "nothing to count (0 binary convs)" in render_unit_glue(model_unit_glue(tiny_model("msrresnet"), (24, 32)))
+
+
+@pytest.mark.slow
+def test_inspect_and_export_print_glue_per_unit(tmp_path):
+    """The real command lines: inspect prints before → after, export --no-fold records an unfolded graph."""
+    import json
+
+    proc = run_cli("inspect", "bbcu_m_x2_small", "--lr-size", "64x48", check=True)
+    assert "float glue per binary unit: 3 → 2 after export's fold (--no-fold keeps 3)" in proc.stdout
+    out = tmp_path / "out"
+    proc = run_cli(
+        "export", "bbcu_m_x2_small", "--input-size", "32x24", "--no-fold", "--out", out, "--json", check=True
+    )
+    manifest = json.loads(proc.stdout)
+    assert manifest["fold"] is False and "fold" not in manifest["artifacts"][0]
+    assert manifest["artifacts"][0]["float_glue"]["max_unit_glue"] == 3
+    assert "float glue per binary unit: 3" in proc.stderr
 
 
 def _check_module_paths(model, fb):
