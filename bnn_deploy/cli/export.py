@@ -24,7 +24,8 @@ def register(cli: click.Group) -> None:
     "formats",
     default="lce",
     show_default=True,
-    help="Comma-separated artifacts: lce, tflite-float, tflite-int8 (needs --float-ref), onnx.",
+    help="Comma-separated artifacts: lce, lce-int8 (int8 head/tail convs), tflite-float, "
+    "tflite-int8 (needs --float-ref), onnx.",
 )
 @click.option(
     "--input-size",

@@ -133,6 +133,15 @@ class _Exporter:
                 what=FORMATS["lce"].what,
                 export_seconds=round(time.perf_counter() - t0, 2),
             )
+        if "lce-int8" in formats:
+            t0 = time.perf_counter()
+            job = pipeline.run_stages(pipeline.Job("lce-int8", "binary", prep, self.settings))
+            self._keep(
+                job,
+                f"{source.name}_{w}x{h}{FORMATS['lce-int8'].suffix}",
+                what=FORMATS["lce-int8"].what,
+                export_seconds=round(time.perf_counter() - t0, 2),
+            )
 
     def float_ref(self, source: Source, ref: Source, formats: list[str], size: tuple[int, int]) -> None:
         """The float reference model as float and/or int8 TFLite at one size."""
@@ -245,6 +254,10 @@ def export_model(
         )
         say(f"loading {source}")
         src = load_source(source, str(workdir), k=k, trust_pickle=trust_pickle)
+        if "lce-int8" in formats:
+            from bnn_deploy.conversion.int8 import check_int8
+
+            check_int8(src.onnx_model, fold=fold, where=src.path)
         ref = None
         if ref_path is not None:
             say(f"loading the float reference {float_ref}")
@@ -252,7 +265,7 @@ def export_model(
             ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
         ex = _Exporter(staging, settings)
         for size in sizes:
-            if {"lce", "tflite-float"} & set(formats):
+            if {"lce", "lce-int8", "tflite-float"} & set(formats):
                 ex.binary(src, formats, size)
             if ref is not None and {"tflite-float", "tflite-int8"} & set(formats):
                 ex.float_ref(src, ref, formats, size)

@@ -380,12 +380,17 @@ def deploy_onnx(onnx_model, input_hw: tuple[int, int], *, where: str = "model", 
     return fold_glue(folded)
 
 
-def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model", fold: bool = False) -> RebuiltGraph:
+def rebuild_tf(
+    onnx_model, input_hw: tuple[int, int], *, where: str = "model", fold: bool = False, fake_quant: dict | None = None
+) -> RebuiltGraph:
     """Rebuild ``onnx_model`` (any batch/size) as a TF module at input ``[1, C, *input_hw]`` (NCHW).
 
     ``where`` names the source in error messages. With ``fold``, the float glue around the binary
-    convs is folded first (exact up to float rounding; :func:`deploy_onnx`). Raises
-    :class:`UnsupportedOnnxOp` naming every op that cannot be rebuilt.
+    convs is folded first (exact up to float rounding; :func:`deploy_onnx`). ``fake_quant``:
+    ``{tensor of the deployed graph: (min, max)}`` puts an 8-bit fake-quant node on each of those
+    tensors, which the LCE converter turns into int8 tensors (``lce-int8``,
+    :mod:`bnn_deploy.conversion.int8`). Raises :class:`UnsupportedOnnxOp` naming every op that
+    cannot be rebuilt.
     """
     from bnn_deploy.conversion.onnx_pattern import find_convs
     from bnn_deploy.core.tf import tensorflow
@@ -395,7 +400,7 @@ def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model", f
     matches = find_convs(folded)
     overrides, plans = plan_pixel_shuffles(folded)
     input_name, channels = _input_info(folded)
-    ctx = LoweringContext(tf, folded, matches, overrides, plans, where)
+    ctx = LoweringContext(tf, folded, matches, overrides, plans, where, fake_quant)
     input_shape = (1, int(input_hw[0]), int(input_hw[1]), int(channels))
 
     class SRModule(tf.Module):

@@ -69,6 +69,15 @@ class FoldSummary:
 
 
 @dataclass
+class Int8Calibration:
+    """How the int8 ranges of an ``lce-int8`` flatbuffer were calibrated."""
+
+    calibration_photos: list[str]
+    calibration_lr_size: list[int]  # [width, height] the ranges were measured at
+    int8_tensors: int  # tensors given an int8 range
+
+
+@dataclass
 class ArtifactEntry:
     """One file of an export, as the manifest lists it (the file's name is relative to the export)."""
 
@@ -92,6 +101,7 @@ class ArtifactEntry:
     size: dict | None = None  # size summary of an LCE file vs its float twin
     float_glue: FloatGlue | None = None  # LCE files: float glue per binary unit in this file
     fold: FoldSummary | None = None  # LCE files of a folded graph: glue per unit before/after the fold
+    int8: Int8Calibration | None = None  # lce-int8: its calibration
     x86_seconds_per_image: float | None = None
     export_seconds: float | None = None
     opset: int | None = None  # ONNX

@@ -1,5 +1,5 @@
-"""Folding the float glue around binary convs (bnn_deploy.conversion.fold): exact on every
-architecture, fewer float ops in the LCE flatbuffer, nothing folded where a rule does not hold.
+"""Folding the float glue around binary convs (bnn_deploy.conversion.fold) and ``lce-int8``: exact on
+every architecture, fewer float ops in the LCE flatbuffer, nothing folded where a rule does not hold.
 
 Folded and unfolded graphs are compared in ONNX Runtime on a real photo by PSNR, and by the signs
 every binary conv reads: reordered float sums can flip a sign whose input lies within rounding of its
@@ -18,6 +18,7 @@ from bnn_deploy.conversion.fold import fold_glue, model_unit_glue, render_unit_g
 from bnn_deploy.conversion.onnx_export import binary_conv_modules, export_onnx
 from bnn_deploy.conversion.onnx_pattern import find_convs
 from bnn_deploy.conversion.onnx_to_tf import deploy_onnx
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.glue import glue_profile
 from bnn_deploy.core.parity import parity_psnr
 from support.cli import run_cli
@@ -320,3 +321,120 @@ def test_lce_flatbuffer_has_two_glue_ops_per_unit(tmp_path, variant):
     assert after.fold.removed_onnx_ops > 0 and set(after.fold.unit_glue_after) == {2} and before.fold is None
     assert after.parity.psnr_db >= MIN_DB
     _check_module_paths(model, read_flatbuffer((tmp_path / "oTrue" / after.file).read_bytes()))
+
+
+# ---------------------------------------------------------------- lce-int8 (int8 head/tail convs)
+
+
+def test_int8_quantizes_head_and_tail_convs_only(tmp_path):
+    from bnn_deploy.conversion.int8 import head_tail_tensors
+
+    model = tiny_model("bbcu_m", seed=1, num_block=1, unit=ATTN_M)
+    graph, _ = deploy_onnx(_onnx(model, tmp_path), HW, fold=True)
+    chosen = head_tail_tensors(graph)
+    assert "/conv_first/Conv_output_0" in chosen and "/conv_last/Conv_output_0" in chosen
+    assert not any("attn" in t for t in chosen)  # attention convs belong to their units
+    assert "/LeakyRelu_output_0" not in chosen  # the head's output is the float residual stream
+    binary_in = {m.input for m in find_convs(graph) if m.is_binary}
+    assert not chosen & binary_in
+
+
+@pytest.mark.slow
+def test_lce_int8_export_runs_and_reports_quantization_error(tmp_path):
+    from bnn_deploy.conversion.export import export_model
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.models.checkpoint import save_checkpoint
+    from bnn_deploy.runtimes.artifacts import open_artifact
+    from bnn_deploy.runtimes.lce import QUANTIZED_TOLERANCE, choose_kernel, kernel_tolerance
+
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(str(ckpt), tiny_model("bbcu_l", seed=1, num_block=1, scale=2))
+    out = tmp_path / "out"
+    result = export_model(
+        ckpt, formats=("lce", "lce-int8"), input_sizes=((48, 32),), out_dir=out, parity_photos=1, num_threads=1
+    )
+    lce, int8 = result.manifest.artifacts
+    assert int8.format == "lce-int8" and int8.file.endswith(".lce-int8.tflite")
+    assert int8.binary_convs.bitpacked == int8.binary_convs.total
+    assert int8.int8.int8_tensors > 0 and len(int8.int8.calibration_photos) >= 3
+    assert int8.op_histogram.get("QUANTIZE", 0) >= 1 and int8.op_histogram.get("DEQUANTIZE", 0) >= 1
+    assert int8.parity.threshold_db is None  # quantization error: reported, not gated
+    assert int8.float_glue.per_unit_glue == lce.float_glue.per_unit_glue
+    exp = read_export(str(out))
+    art = next(a for a in exp.artifacts if a.format == "lce-int8")
+    assert art.runtime == "lce"
+    y = open_artifact(art, kernel="indirect_bgemm+xnnpack").predict(np.zeros((1, 32, 48, 3), np.float32))
+    assert y.shape == (1, 64, 96, 3)
+    # XNNPACK's int8 kernels round differently from TFLite's: still the same model for bench's auto
+    assert kernel_tolerance("lce-int8") == QUANTIZED_TOLERANCE and kernel_tolerance("lce") < QUANTIZED_TOLERANCE
+    x = np.random.default_rng(0).random((1, 32, 48, 3), dtype=np.float32)
+    choice = choose_kernel(art.file, x, runs=1, tolerance=kernel_tolerance(art.format))
+    assert all(c["identical"] for c in choice["candidates"]), choice
+
+
+def test_lce_int8_without_float_head_or_tail_is_one_clear_error(tmp_path):
+    """Refused before any conversion, in one line."""
+    from bnn_deploy.conversion.export import export_model
+
+    rng = np.random.default_rng(0)
+    inits = {
+        "zero": np.array(0.0, np.float32),
+        "one": np.array(1.0, np.float32),
+        "neg": np.array(-1.0, np.float32),
+        "wb": (np.sign(rng.standard_normal((3, 3, 3, 3))) * 0.1).astype(np.float32),
+        "slope": np.full((3, 1, 1), 0.25, np.float32),
+    }
+    nodes = [
+        helper.make_node("GreaterOrEqual", ["x", "zero"], ["ge"], name="ge"),
+        helper.make_node("Where", ["ge", "one", "neg"], ["sg"], name="where"),
+        helper.make_node("Conv", ["sg", "wb"], ["bc"], pads=[1, 1, 1, 1], name="bconv"),
+        helper.make_node("PRelu", ["bc", "slope"], ["p"], name="prelu"),
+        helper.make_node("Add", ["p", "x"], ["y"], name="residual"),
+    ]
+    path = tmp_path / "unit.onnx"
+    onnx.save(_model(nodes, inits), path)
+    messages = []
+    with pytest.raises(BnnDeployError, match="lce-int8 quantizes the float convs") as err:
+        export_model(
+            path,
+            formats=("lce-int8",),
+            input_sizes=((32, 24),),
+            out_dir=tmp_path / "o",
+            parity_photos=1,
+            num_threads=1,
+            progress=messages.append,
+        )
+    assert "\n" not in str(err.value) and not any("rebuilding" in m for m in messages)
+
+
+def test_calibration_without_photos_of_the_scale_says_what_it_needs():
+    from bnn_deploy.conversion.int8 import calibration_crops
+
+    with pytest.raises(BnnDeployError, match=r"at least 3 bundled training photos of at least 1600x1600") as err:
+        calibration_crops((24, 24), 200, 6)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_lce_int8_runs_in_bench_and_eval_like_lce(tmp_path, photo):
+    """bench's auto kernel and eval's kernel check accept XNNPACK's int8 rounding for lce-int8."""
+    import json
+
+    from bnn_deploy.core.images import save_image
+
+    out = tmp_path / "export"
+    args = ("--format", "lce,lce-int8", "--input-size", "48x32", "--out", out)
+    run_cli("export", "bbcu_m_x2_small", *args, check=True)
+    bench = tmp_path / "bench.json"
+    args = ("--device", "host", "--threads", "1", "--warmup", "1", "--runs", "2", "--max-secs", "2")
+    run_cli("bench", out, *args, "--json-out", bench, check=True)
+    rows = {r["format"]: r for r in json.loads(bench.read_text())["results"] if r["role"] == "binary"}
+    assert "error" not in rows["lce-int8"] and rows["lce-int8"]["runtime"] == "lce"
+    choice, lce_choice = rows["lce-int8"]["kernel_choice"], rows["lce"]["kernel_choice"]
+    assert choice["tolerance"] > lce_choice["tolerance"] and all(c["identical"] for c in choice["candidates"])
+    images = tmp_path / "images"
+    images.mkdir()
+    save_image(images / "a.png", photo[:90, :121])
+    proc = run_cli("eval", out, "--images", images, "--out", tmp_path / "eval", "--json", check=True)
+    by = {m.get("format"): m for m in json.loads(proc.stdout)["models"]}
+    assert by["lce-int8"]["kernel_check"]["identical"] and by["lce-int8"]["kernel"] == "indirect_bgemm+xnnpack"
