@@ -18,6 +18,7 @@ WIDTH, HEIGHT = 960, 600
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 80, 30, 50, 60
 COLOURS = {
     "lce": (200, 30, 30),
+    "lce-int8": (230, 120, 30),
     "tflite-float": (30, 90, 200),
     "tflite-int8": (120, 60, 170),
     "onnx": (20, 150, 80),

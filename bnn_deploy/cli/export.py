@@ -24,7 +24,8 @@ def register(cli: click.Group) -> None:
     "formats",
     default="lce",
     show_default=True,
-    help="Comma-separated artifacts: lce, tflite-float, tflite-int8 (needs --float-ref), onnx.",
+    help="Comma-separated artifacts: lce, lce-int8 (int8 head/tail convs), tflite-float, "
+    "tflite-int8 (needs --float-ref), onnx.",
 )
 @click.option(
     "--input-size",
@@ -54,10 +55,18 @@ def register(cli: click.Group) -> None:
     default=None,
     help="A float model checkpoint to export as float TFLite / int8 TFLite baselines.",
 )
+@click.option(
+    "--fold/--no-fold",
+    default=True,
+    show_default=True,
+    help="Fold the float glue around the binary convs (exact up to float rounding; parity still gated).",
+)
 @k_option
 @trust_pickle_option
 @output_options
-def export_cmd(source, target, formats, input_sizes, out_dir, min_parity_db, float_ref, k, trust_pickle, out: Output):
+def export_cmd(
+    source, target, formats, input_sizes, out_dir, min_parity_db, float_ref, fold, k, trust_pickle, out: Output
+):
     """Export a checkpoint or .onnx file to LCE (bitpacked binary convs) with parity proven on photos."""
     from bnn_deploy.conversion.export import export_model, render_export
     from bnn_deploy.core.values import parse_size
@@ -78,6 +87,7 @@ def export_cmd(source, target, formats, input_sizes, out_dir, min_parity_db, flo
         float_ref=float_ref,
         k=k,
         trust_pickle=trust_pickle,
+        fold=fold,
         progress=out.progress,
     )
     out.emit(result, render_export)

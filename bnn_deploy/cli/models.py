@@ -22,12 +22,19 @@ def register(cli: click.Group) -> None:
 @trust_pickle_option
 @output_options
 def inspect_cmd(ckpt, lr_size, k, trust_pickle, out: Output):
-    """Describe a checkpoint: architecture, layers (float/binary) and cost by the BBCU convention."""
+    """Describe a checkpoint: architecture, layers (float/binary), cost by the BBCU convention, and
+    the float ops per binary unit before and after export's fold."""
+    from bnn_deploy.conversion.fold import model_unit_glue, render_unit_glue
     from bnn_deploy.core.values import parse_size
-    from bnn_deploy.models.inspect import inspect_checkpoint, render_inspection
+    from bnn_deploy.models.checkpoint import load_checkpoint
+    from bnn_deploy.models.inspect import describe_loaded, render_inspection
 
     width, height = parse_size(lr_size, "--lr-size")
-    out.emit(inspect_checkpoint(ckpt, lr_hw=(height, width), k=k, trust_pickle=trust_pickle), render_inspection)
+    loaded = load_checkpoint(ckpt, k=k, trust_pickle=trust_pickle)
+    info = describe_loaded(loaded, (height, width))
+    # Counted on the traced ONNX graph (models/ cannot reach the conversion that folds it).
+    info["float_glue"] = model_unit_glue(loaded.model, (height, width))
+    out.emit(info, lambda i: render_inspection(i) + "\n" + render_unit_glue(i["float_glue"]))
 
 
 @click.command("models")

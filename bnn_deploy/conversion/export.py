@@ -112,7 +112,7 @@ class _Exporter:
     def binary(self, source: Source, formats: list[str], size: tuple[int, int]) -> None:
         """The source's float-kernel and LCE flatbuffers at one size."""
         t0 = time.perf_counter()
-        prep = pipeline.prepare(source, size, source.name, self.settings)
+        prep = pipeline.prepare(source, size, source.name, self.settings, fold=self.settings.fold)
         self.scale = prep.rebuilt.scale
         self._note(prep)
         w, h = size
@@ -131,6 +131,15 @@ class _Exporter:
                 job,
                 f"{source.name}_{w}x{h}{FORMATS['lce'].suffix}",
                 what=FORMATS["lce"].what,
+                export_seconds=round(time.perf_counter() - t0, 2),
+            )
+        if "lce-int8" in formats:
+            t0 = time.perf_counter()
+            job = pipeline.run_stages(pipeline.Job("lce-int8", "binary", prep, self.settings))
+            self._keep(
+                job,
+                f"{source.name}_{w}x{h}{FORMATS['lce-int8'].suffix}",
+                what=FORMATS["lce-int8"].what,
                 export_seconds=round(time.perf_counter() - t0, 2),
             )
 
@@ -209,12 +218,14 @@ def export_model(
     trust_pickle: bool = False,
     parity_photos: int = PARITY_PHOTOS,
     num_threads: int | None = None,
+    fold: bool = True,
 ) -> ExportResult:
     """Export ``source`` (checkpoint or ``.onnx``) to ``formats`` at each ``(width, height)`` input size.
 
     Returns the manifest (also written as ``out_dir/manifest.json``) and what changed in the
     folder. Any failure — unsupported layer, a binary conv not bitpacked, parity below
     ``min_parity_db`` dB, an unwritable ``out_dir``, Ctrl-C — leaves ``out_dir`` as it was.
+    ``fold`` folds the float glue around the binary convs first (:mod:`bnn_deploy.conversion.fold`).
     """
     say = progress or (lambda _msg: None)
     formats, sizes = check_request(formats, input_sizes, target, float_ref, min_parity_db)
@@ -239,9 +250,14 @@ def export_model(
             say=say,
             parity_photos=parity_photos,
             threads=num_threads,
+            fold=fold,
         )
         say(f"loading {source}")
         src = load_source(source, str(workdir), k=k, trust_pickle=trust_pickle)
+        if "lce-int8" in formats:
+            from bnn_deploy.conversion.int8 import check_int8
+
+            check_int8(src.onnx_model, fold=fold, where=src.path)
         ref = None
         if ref_path is not None:
             say(f"loading the float reference {float_ref}")
@@ -249,7 +265,7 @@ def export_model(
             ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
         ex = _Exporter(staging, settings)
         for size in sizes:
-            if {"lce", "tflite-float"} & set(formats):
+            if {"lce", "lce-int8", "tflite-float"} & set(formats):
                 ex.binary(src, formats, size)
             if ref is not None and {"tflite-float", "tflite-int8"} & set(formats):
                 ex.float_ref(src, ref, formats, size)
@@ -269,6 +285,7 @@ def export_model(
             parity_photos=PARITY_PHOTOS_WHAT,
             notes=ex.notes,
             wall_seconds=round(time.perf_counter() - started, 2),
+            fold=fold,
         )
         changes = commit(out, staging, manifest)
     return ExportResult(manifest=manifest, out_dir=str(out), changes=changes)
@@ -290,6 +307,8 @@ def render_export(result: ExportResult) -> str:
             lines.append(f"    binary convs bitpacked: {art.binary_convs.bitpacked}/{art.binary_convs.total}")
         if art.op_histogram:
             lines.append("    ops: " + ", ".join(f"{k} {v}" for k, v in art.op_histogram.items()))
+        if art.float_glue:
+            lines.append("    " + _render_glue(art))
         if art.parity is not None:
             lines.append("    " + _render_parity(art))
         if art.size:
@@ -311,6 +330,13 @@ def render_export(result: ExportResult) -> str:
     if ch.kept:
         lines.append(f"  left alone (not written by bnn-deploy): {', '.join(ch.kept)}")
     return "\n".join(lines)
+
+
+def _render_glue(art: ArtifactEntry) -> str:
+    from bnn_deploy.core.glue import glue_text, spread
+
+    done = f", folded (unfolded: {spread(art.fold.unit_glue_before)})" if art.fold else ""
+    return f"float glue per binary unit{done}: {glue_text(art.float_glue)}"
 
 
 def _render_parity(art: ArtifactEntry) -> str:

@@ -50,6 +50,7 @@ __all__ = [
     "ShufflePlan",
     "UnsupportedOnnxOp",
     "check_supported",
+    "deploy_onnx",
     "fold_onnx",
     "node_label",
     "plan_pixel_shuffles",
@@ -333,6 +334,7 @@ class RebuiltGraph:
     shuffles: list[ShufflePlan]
     conv_count: int
     notes: list[str] = field(default_factory=list)
+    fold: object = None  # the FoldReport when the float glue was folded (bnn_deploy.conversion.fold)
 
     @property
     def scale(self) -> int:
@@ -363,22 +365,42 @@ def check_supported(onnx_model, where: str = "model") -> None:
     )
 
 
-def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model") -> RebuiltGraph:
+def deploy_onnx(onnx_model, input_hw: tuple[int, int], *, where: str = "model", fold: bool = False):
+    """The ONNX graph :func:`rebuild_tf` lowers: constants folded at ``input_hw``, every op supported,
+    and with ``fold`` the float glue around the binary convs folded (:func:`bnn_deploy.conversion.fold.fold_glue`).
+
+    Returns ``(graph, FoldReport or None)``.
+    """
+    folded = fold_onnx(onnx_model, input_hw)
+    check_supported(folded, where)
+    if not fold:
+        return folded, None
+    from bnn_deploy.conversion.fold import fold_glue
+
+    return fold_glue(folded)
+
+
+def rebuild_tf(
+    onnx_model, input_hw: tuple[int, int], *, where: str = "model", fold: bool = False, fake_quant: dict | None = None
+) -> RebuiltGraph:
     """Rebuild ``onnx_model`` (any batch/size) as a TF module at input ``[1, C, *input_hw]`` (NCHW).
 
-    ``where`` names the source in error messages. Raises :class:`UnsupportedOnnxOp` naming every
-    op that cannot be rebuilt.
+    ``where`` names the source in error messages. With ``fold``, the float glue around the binary
+    convs is folded first (exact up to float rounding; :func:`deploy_onnx`). ``fake_quant``:
+    ``{tensor of the deployed graph: (min, max)}`` puts an 8-bit fake-quant node on each of those
+    tensors, which the LCE converter turns into int8 tensors (``lce-int8``,
+    :mod:`bnn_deploy.conversion.int8`). Raises :class:`UnsupportedOnnxOp` naming every op that
+    cannot be rebuilt.
     """
     from bnn_deploy.conversion.onnx_pattern import find_convs
     from bnn_deploy.core.tf import tensorflow
 
     tf = tensorflow()
-    folded = fold_onnx(onnx_model, input_hw)
-    check_supported(folded, where)
+    folded, fold_report = deploy_onnx(onnx_model, input_hw, where=where, fold=fold)
     matches = find_convs(folded)
     overrides, plans = plan_pixel_shuffles(folded)
     input_name, channels = _input_info(folded)
-    ctx = LoweringContext(tf, folded, matches, overrides, plans, where)
+    ctx = LoweringContext(tf, folded, matches, overrides, plans, where, fake_quant)
     input_shape = (1, int(input_hw[0]), int(input_hw[1]), int(channels))
 
     class SRModule(tf.Module):
@@ -396,6 +418,8 @@ def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model") -
         for p in plans.values()
         if p.how == "exact"
     ]
+    if fold_report is not None:
+        notes += fold_report.notes
     return RebuiltGraph(
         module=module,
         input_shape=input_shape,
@@ -405,6 +429,7 @@ def rebuild_tf(onnx_model, input_hw: tuple[int, int], *, where: str = "model") -
         shuffles=list(plans.values()),
         conv_count=len(matches),
         notes=notes,
+        fold=fold_report,
     )
 
 

@@ -36,6 +36,7 @@ class Settings:
     say: Callable[[str], None]
     parity_photos: int
     threads: int | None = None
+    fold: bool = True  # fold the float glue of the exported model (export --fold/--no-fold)
 
 
 @dataclass
@@ -69,6 +70,19 @@ class Job:
     parity: Parity | None = None
     seconds_per_image: float | None = None
     extra: dict = field(default_factory=dict)  # format-specific manifest fields
+    # A format that rebuilds the graph its own way (lce-int8: with fake-quant nodes) keeps it here;
+    # stages read ``graph``/``saved`` (this job's, else the prepared one).
+    rebuilt: object = None
+    saved_model: str = ""
+    fake_quant: dict = field(default_factory=dict)  # tensor -> (min, max) int8 range (lce-int8)
+
+    @property
+    def graph(self):
+        return self.rebuilt if self.rebuilt is not None else self.prep.rebuilt
+
+    @property
+    def saved(self) -> str:
+        return self.saved_model or self.prep.saved_model
 
 
 @dataclass(frozen=True)
@@ -83,15 +97,18 @@ class Stage:
 # ---------------------------------------------------------------- preparation (per source and size)
 
 
-def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings) -> Prepared:
-    """Rebuild ``source`` at ``size``, check its binary convs matched, save it, run the reference."""
+def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings, *, fold: bool = False) -> Prepared:
+    """Fold the float glue (with ``fold``), rebuild ``source`` at ``size``, check its binary convs
+    matched, save it, run the reference."""
     from bnn_deploy.conversion.lce import check_binary_coverage
     from bnn_deploy.conversion.onnx_to_tf import save_saved_model
 
     w, h = size
     prep = Prepared(source=source, size=size)
-    settings.say(f"{prep.tag} rebuilding {source.name} in TensorFlow")
-    prep.rebuilt = rebuild(source, (h, w))
+    settings.say(f"{prep.tag} rebuilding {source.name} in TensorFlow" + (", folding the float glue" if fold else ""))
+    prep.rebuilt = rebuild(source, (h, w), fold=fold)
+    if prep.rebuilt.fold is not None:
+        settings.say(f"    {prep.rebuilt.fold.text()}")
     check_binary_coverage(prep.rebuilt, source.expected_binary, source.path)
     prep.saved_model = save_saved_model(prep.rebuilt, os.path.join(settings.workdir, f"{tag}_{w}x{h}"))
     images = parity_images((h, w), prep.rebuilt.scale, settings.parity_photos)
@@ -106,6 +123,13 @@ def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings)
 
 
 PREPARE = (
+    (
+        "fold glue",
+        "the float glue around every binary conv folded exactly on the ONNX graph before it is lowered "
+        "(scales into conv weights, constants into conv biases and a shifted residual stream, never across a "
+        "zero-padding float conv); float ops per binary unit counted before and after; units no rule fits are "
+        "left as they were, with a note (the exported model only; skipped with --no-fold)",
+    ),
     ("rebuild", "every binary conv of the source matched the binary-conv pattern in the rebuilt TF graph"),
     ("reference", "the reference's outputs on the parity photos, to compare every artifact with"),
 )
@@ -117,8 +141,32 @@ PREPARE = (
 def convert_lce(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
-    job.settings.say(f"{job.prep.tag} converting with LCE (target {job.settings.target})")
-    job.data = lce.convert_lce(job.prep.saved_model, job.settings.target)
+    job.settings.say(
+        f"{job.prep.tag} converting {'' if job.fmt == 'lce' else job.fmt + ' '}with LCE (target {job.settings.target})"
+    )
+    job.data = lce.convert_lce(job.saved, job.settings.target)
+
+
+def calibrate_int8(job: Job) -> None:
+    from bnn_deploy.conversion.int8 import int8_ranges
+
+    prep, (w, h) = job.prep, job.prep.size
+    job.settings.say(f"{prep.tag} calibrating int8 ranges of the float head/tail convs on training photos")
+    job.fake_quant, job.extra["int8"] = int8_ranges(
+        prep.source.onnx_model, (h, w), prep.rebuilt.scale, fold=prep.rebuilt.fold is not None, where=prep.source.path
+    )
+
+
+def rebuild_int8(job: Job) -> None:
+    from bnn_deploy.conversion.onnx_to_tf import save_saved_model
+
+    prep, (w, h), facts = job.prep, job.prep.size, job.extra["int8"]
+    job.settings.say(
+        f"{prep.tag} rebuilding with int8 head/tail ({facts.int8_tensors} tensors, calibrated at "
+        f"{facts.calibration_lr_size[0]}x{facts.calibration_lr_size[1]} on {len(facts.calibration_photos)} photos)"
+    )
+    job.rebuilt = rebuild(prep.source, (h, w), fold=prep.rebuilt.fold is not None, fake_quant=job.fake_quant)
+    job.saved_model = save_saved_model(job.rebuilt, f"{prep.saved_model}_int8")
 
 
 def convert_float(job: Job) -> None:
@@ -156,7 +204,7 @@ def check_stock(job: Job) -> None:
 def check_bitpacked(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
-    rebuilt, say = job.prep.rebuilt, job.settings.say
+    rebuilt, say = job.graph, job.settings.say
     report = lce.check_bitpacked(job.flatbuffer, rebuilt, job.prep.source.path)
     say(f"{job.prep.tag} binary convs bitpacked: {report['bitpacked']}/{report['total']}")
     say("    ops: " + ", ".join(f"{k} {v}" for k, v in job.extra["op_histogram"].items()))
@@ -173,6 +221,16 @@ def check_bitpacked(job: Job) -> None:
     )
 
 
+def count_glue(job: Job) -> None:
+    """Float glue per binary unit of the flatbuffer, and what the fold did (manifest ``float_glue``, ``fold``)."""
+    from bnn_deploy.core.glue import glue_profile, glue_text
+
+    glue = glue_profile(job.flatbuffer)
+    job.settings.say(f"    float glue per binary unit: {glue_text(glue)}")
+    job.extra["float_glue"] = glue
+    job.extra["fold"] = job.graph.fold.summary() if job.graph.fold is not None else None
+
+
 def _parity(job: Job, gated: bool) -> None:
     from bnn_deploy.runtimes.lce import open_lce_data
 
@@ -186,7 +244,7 @@ def _parity(job: Job, gated: bool) -> None:
     start = time.perf_counter()
     outputs = [nhwc_to_nchw(runner.predict(nchw_to_nhwc(x))) for x in prep.inputs]
     job.seconds_per_image = (time.perf_counter() - start) / max(len(outputs), 1)
-    label = prep.source.reference_label + (" (the float model)" if not gated else "")
+    label = prep.source.reference_label + (" (the float model)" if job.role == "float-ref" and not gated else "")
     job.parity = compare(
         outputs,
         prep.reference,
@@ -196,7 +254,12 @@ def _parity(job: Job, gated: bool) -> None:
         scale=prep.rebuilt.scale,
         threshold_db=job.settings.min_parity_db if gated else None,
     )
-    what = {"lce": "LCE flatbuffer", "tflite-float": "tflite-float", "tflite-int8": "int8 vs float"}[job.fmt]
+    what = {
+        "lce": "LCE flatbuffer",
+        "lce-int8": "lce-int8 vs reference",
+        "tflite-float": "tflite-float",
+        "tflite-int8": "int8 vs float",
+    }[job.fmt]
     if job.role == "float-ref" and job.fmt == "tflite-float":
         what = "float reference TFLite"
     job.settings.say(
@@ -238,7 +301,24 @@ STAGES: dict[str, tuple[Stage, ...]] = {
         Stage("convert", convert_lce, "an LCE flatbuffer for the ARM target"),
         Stage("read back", read_back, "the flatbuffer parses; its op histogram is known"),
         Stage("bitpacking", check_bitpacked, "every binary conv is a bitpacked LceBconv2d; no sign feeds a float conv"),
+        Stage("float glue", count_glue, "float elementwise ops per binary unit counted (manifest float_glue, fold)"),
         Stage("parity", gated_parity, "output within --min-parity-db of the reference on the parity photos"),
+    ),
+    "lce-int8": (
+        Stage(
+            "calibrate",
+            calibrate_int8,
+            "int8 ranges (min/max) of the float head/tail convs' tensors over bundled training photos "
+            "downscaled by the model's scale; a model without such convs is refused",
+        ),
+        Stage(
+            "rebuild int8", rebuild_int8, "the lce graph (folded alike) with an 8-bit fake-quant node on those tensors"
+        ),
+        Stage("convert", convert_lce, "an LCE flatbuffer for the ARM target, those convs int8, float32 input/output"),
+        Stage("read back", read_back, "the flatbuffer parses; its op histogram is known"),
+        Stage("bitpacking", check_bitpacked, "every binary conv is a bitpacked LceBconv2d; no sign feeds a float conv"),
+        Stage("float glue", count_glue, "float elementwise ops per binary unit counted (manifest float_glue, fold)"),
+        Stage("quantization error", quantization_error, "its PSNR vs the reference is measured (not gated)"),
     ),
     "tflite-float": (
         Stage("convert", convert_float, "a stock float TFLite flatbuffer of the same graph"),

@@ -149,12 +149,12 @@ def module_for_node(node_name: str, model) -> tuple[str, str] | None:
     return dotted or "(model)", type(module).__name__
 
 
-def rebuild(source: Source, input_hw: tuple[int, int]):
+def rebuild(source: Source, input_hw: tuple[int, int], *, fold: bool = False, fake_quant: dict | None = None):
     """``rebuild_tf`` with unsupported-op errors naming the PyTorch module for checkpoints."""
     from bnn_deploy.conversion.onnx_to_tf import UnsupportedOnnxOp, rebuild_tf
 
     try:
-        return rebuild_tf(source.onnx_model, input_hw, where=source.path)
+        return rebuild_tf(source.onnx_model, input_hw, where=source.path, fold=fold, fake_quant=fake_quant)
     except UnsupportedOnnxOp as exc:
         if source.loaded is None:
             raise

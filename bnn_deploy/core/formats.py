@@ -22,6 +22,7 @@ class Format:
     exported: bool  # an ``export --format`` choice (pytorch is the source, never exported)
     on_board: bool  # a board can run it (lce_benchmark_model or the board Python runner)
     what: str  # one sentence for the manifest
+    int8: bool = False  # holds int8 ops (kernels may round them differently: runtimes.lce.kernel_tolerance)
 
 
 FORMATS: dict[str, Format] = {
@@ -36,6 +37,18 @@ FORMATS: dict[str, Format] = {
             True,
             "the binary network for Larq Compute Engine: signs are LceQuantize, binary convs bitpacked "
             "LceBconv2d, the other layers float TFLite ops; needs an LCE-enabled TFLite runtime",
+        ),
+        Format(
+            "lce-int8",
+            "lce",
+            ".lce-int8.tflite",
+            True,
+            True,
+            True,
+            "the lce flatbuffer with the float convs of head and tail (and the pixel shuffles and activations "
+            "between them) in int8, activation ranges calibrated on bundled training photos; binary units as "
+            "in lce; float32 input/output. Its parity vs the reference is quantization error (not gated)",
+            int8=True,
         ),
         Format(
             "tflite-float",
@@ -56,6 +69,7 @@ FORMATS: dict[str, Format] = {
             True,
             "the float reference model (--float-ref) post-training quantized to int8 weights and "
             "activations (float32 input/output), calibrated on bundled training photos",
+            int8=True,
         ),
         Format(
             "onnx",
@@ -76,6 +90,7 @@ ROLES = ("binary", "float-ref")
 # Report order: the binary model, its float-kernel twin, the float reference's deployments, then sources.
 _ORDER = (
     ("lce", "binary"),
+    ("lce-int8", "binary"),
     ("tflite-float", "binary"),
     ("onnx", "binary"),
     ("pytorch", "binary"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.formats import FORMATS, ROLES
+from bnn_deploy.core.glue import FloatGlue
 from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.core.parity import Parity
 from bnn_deploy.core.schema import SchemaError, from_json
@@ -55,6 +56,32 @@ class BinaryConvs:
 
 
 @dataclass
+class FoldSummary:
+    """What the fold of the float glue did to the ONNX graph before the rebuild (``conversion/fold.py``).
+
+    ``unit_glue_before``/``unit_glue_after``: float elementwise ops per binary unit as LCE will see
+    them (every unit but the last), on the graph before and after the fold.
+    """
+
+    moves: int
+    removed_onnx_ops: int
+    unit_glue_before: list[int] = field(default_factory=list)
+    unit_glue_after: list[int] = field(default_factory=list)
+    onnx_ops_before: dict[str, int] = field(default_factory=dict)
+    onnx_ops_after: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Int8Calibration:
+    """How the int8 ranges of an ``lce-int8`` flatbuffer were calibrated."""
+
+    calibration_photos: list[str]
+    calibration_lr_size: list[int]  # [width, height] the ranges were measured at
+    int8_tensors: int  # tensors given an int8 range
+
+
+@dataclass
 class ArtifactEntry:
     """One file of an export, as the manifest lists it (the file's name is relative to the export)."""
 
@@ -76,6 +103,9 @@ class ArtifactEntry:
     binary_convs: BinaryConvs | None = None
     pixel_shuffles: list[dict] | None = None
     size: dict | None = None  # size summary of an LCE file vs its float twin
+    float_glue: FloatGlue | None = None  # LCE files: float glue per binary unit in this file
+    fold: FoldSummary | None = None  # LCE files of a folded graph: glue per unit before/after the fold
+    int8: Int8Calibration | None = None  # lce-int8: its calibration
     x86_seconds_per_image: float | None = None
     export_seconds: float | None = None
     opset: int | None = None  # ONNX
@@ -111,6 +141,7 @@ class Manifest:
     parity_photos: str = ""
     notes: list[str] = field(default_factory=list)
     wall_seconds: float | None = None
+    fold: bool | None = None  # the float glue was folded (export --fold, the default); None: older export
 
     @property
     def scale(self) -> int | None:

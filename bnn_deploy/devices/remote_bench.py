@@ -157,7 +157,7 @@ def choose_runner(artifact: dict, *, has_binary: bool, python: dict) -> tuple[st
     """``(runner, reason)``: ``lce_benchmark_model``, ``board-python`` or ``None`` (skipped)."""
     runtimes = python.get("runtimes", {}) if python.get("available") else {}
     fmt = artifact["format"]
-    if fmt == "lce":
+    if FORMATS[fmt].runtime == "lce":  # lce, lce-int8
         if has_binary:
             return "lce_benchmark_model", ""
         if runtimes.get("larq_compute_engine"):
@@ -219,7 +219,7 @@ def bench_on_device(
     # Everything that can be checked without the board is checked before connecting.
     runtime = _local_runtime(access.runtime_bin, dev)
     binary = binary_needs(runtime[1]) if runtime and runtime[0] == "local" else None
-    if any(a["format"] == "lce" for a in artifacts) and runtime is None and dev.profile["lce_target"]:
+    if any(FORMATS[a["format"]].runtime == "lce" for a in artifacts) and runtime is None and dev.profile["lce_target"]:
         target = dev.profile["lce_target"]
         raise BnnDeployError(
             f"no lce_benchmark_model for {dev.name} (target {target}): build and "

@@ -117,23 +117,25 @@ def _deployed(exp, budget: int | None) -> list[dict]:
     """
     from bnn_deploy.core.photos import bench_input
     from bnn_deploy.runtimes.artifacts import open_artifact
-    from bnn_deploy.runtimes.lce import verify_kernel
+    from bnn_deploy.runtimes.lce import kernel_tolerance, verify_kernel
 
     out = []
     for fmt, role in (
         ("lce", "binary"),
+        ("lce-int8", "binary"),
         ("tflite-float", "binary"),
         ("onnx", "binary"),
         ("tflite-float", "float-ref"),
         ("tflite-int8", "float-ref"),
     ):
-        kernel = _LCE_KERNEL if fmt == "lce" else None
+        kernel = _LCE_KERNEL if fmt in ("lce", "lce-int8") else None
         art, need = _artifact_size_for_budget(exp, fmt, role, budget, kernel)
         if art is None:
             continue
         check = None
-        if fmt == "lce":
-            check = verify_kernel(art.file, bench_input(art.input_hw, exp.scale), _LCE_KERNEL)
+        if kernel is not None:
+            x = bench_input(art.input_hw, exp.scale)
+            check = verify_kernel(art.file, x, _LCE_KERNEL, tolerance=kernel_tolerance(fmt))
             kernel = check["kernel"]
         out.append(
             {

@@ -33,7 +33,11 @@ def inspect_checkpoint(
     path: str, *, lr_hw: tuple[int, int] = (180, 320), k: float | None = None, trust_pickle: bool = False
 ) -> dict:
     """Load ``path`` and describe it (see :func:`describe_model`)."""
-    loaded = load_checkpoint(path, k=k, trust_pickle=trust_pickle)
+    return describe_loaded(load_checkpoint(path, k=k, trust_pickle=trust_pickle), lr_hw)
+
+
+def describe_loaded(loaded, lr_hw: tuple[int, int]) -> dict:
+    """A loaded checkpoint (``LoadedCheckpoint``) described: file facts, then :func:`describe_model`."""
     info = {"checkpoint": loaded.path, "sha256": loaded.sha256, "source_format": loaded.source_format}
     info.update(describe_model(loaded.model, lr_hw))
     return info

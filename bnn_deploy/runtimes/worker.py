@@ -128,7 +128,7 @@ def _save_npz(path: str, arrays: dict) -> None:
 
 def select_kernel(spec: dict) -> dict:
     """Time LCE's kernel options on the saved input; returns ``choose_kernel``'s dict."""
-    from bnn_deploy.runtimes.lce import choose_kernel
+    from bnn_deploy.runtimes.lce import choose_kernel, kernel_tolerance
 
     x = np.load(spec["input"])
     return choose_kernel(
@@ -138,6 +138,7 @@ def select_kernel(spec: dict) -> dict:
         runs=spec["select_runs"],
         max_secs=spec["max_secs"],
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        tolerance=kernel_tolerance(spec["artifact"].get("format")),
     )
 
 

@@ -21,10 +21,11 @@ from bnn_deploy.conversion.onnx_ops.registry import OnnxNode, UnsupportedOnnxOp,
 class LoweringContext:
     """Walks the folded graph inside a TF trace; lowerings read and extend its state."""
 
-    def __init__(self, tf, onnx_model, matches, overrides, plans, where: str):
+    def __init__(self, tf, onnx_model, matches, overrides, plans, where: str, fake_quant: dict | None = None):
         from onnx import numpy_helper
 
         self.tf, self.where = tf, where
+        self.fake_quant = dict(fake_quant or {})  # tensor -> (min, max): an 8-bit fake-quant node on it
         self.graph = onnx_model.graph
         self.opset = onnx_opset(onnx_model)
         self.consts = {init.name: numpy_helper.to_array(init) for init in self.graph.initializer}
@@ -39,6 +40,7 @@ class LoweringContext:
         self.naming = node_scopes(self.graph, self.consts)
         self.binary_layers: dict[str, str] = {}
         self.values: dict = {}
+        self.unquantized: dict = {}  # tensors given a fake-quant node: their value before it
 
     # -- values
 
@@ -78,7 +80,9 @@ class LoweringContext:
 
     def run(self, x, input_name: str):
         """Emit every node on the input ``x`` (NHWC); return the graph output's TF tensor."""
-        self.values = {input_name: x}
+        self.unquantized = {}
+        with self.tf.name_scope("./input/"):  # the model itself, for core.flatbuffer.module_path
+            self.values = {input_name: self.quantized(input_name, x)}
         for index, proto in enumerate(self.graph.node):
             node = OnnxNode(proto, index, node_label(proto, index), onnx_attrs(proto))
             ins = [self.value(n, index, i) if n else None for i, n in enumerate(proto.input)]
@@ -92,9 +96,20 @@ class LoweringContext:
                             f"it yields a rank-{out.shape.rank} activation; only 4-D NCHW activations are supported",
                         )
                     self.values[name] = out
+                    if name in self.fake_quant and name not in self.sign_outputs:
+                        with self.tf.name_scope(self.naming.scopes[index]):
+                            self.values[name] = self.quantized(name, out)
+                        self.unquantized[name] = out
         # Recorded per trace: the saved graph carries the names of the last one.
         self.binary_layers = self._binary_layer_names()
         return self.values[self.graph.output[0].name]
+
+    def quantized(self, name: str, x):
+        """``x`` through an 8-bit fake-quant node when ``name`` has a calibrated range, else ``x``."""
+        if name not in self.fake_quant or isinstance(x, np.ndarray):
+            return x
+        lo, hi = self.fake_quant[name]
+        return self.tf.quantization.fake_quant_with_min_max_args(x, min=float(lo), max=float(hi), num_bits=8)
 
     def _binary_layer_names(self) -> dict[str, str]:
         """TF op name → ONNX node name per binary conv, in graph order. The op is the last one folded
@@ -104,7 +119,8 @@ class LoweringContext:
         for proto in self.graph.node:
             match = self.binary.get(proto.output[0]) if proto.op_type == "Conv" else None
             if match is not None:
-                names[self.values[self.naming.conv_tail[match.output]].op.name] = match.name
+                tail = self.naming.conv_tail[match.output]
+                names[self.unquantized.get(tail, self.values[tail]).op.name] = match.name
         return names
 
     def emit(self, node: OnnxNode, ins: list):
