@@ -294,8 +294,21 @@ class OpCutter:
         outputs; the interpreter still allocates and copies them), to measure the per-invoke overhead.
         """
         op = self.graph.operators[index]
-        inputs = [t for t in op.inputs if t >= 0 and not self.is_constant(t)]
-        return self._subset(list(op.inputs) + list(op.outputs), inputs, list(op.outputs), [op] if keep_op else [])
+        ops = [op] if keep_op else []
+        return self._subset(list(op.inputs) + list(op.outputs), self.data_inputs(index), list(op.outputs), ops)
+
+    def data_inputs(self, index: int) -> list[int]:
+        """The tensors op ``index`` reads that are not constants: the inputs of its cut graph, in order."""
+        op = self.graph.operators[index]
+        return list(dict.fromkeys(int(t) for t in op.inputs if t >= 0 and not self.is_constant(t)))
+
+    def last_reads(self) -> dict[int, int]:
+        """Tensor → the index of the last op that reads it (when its value can be dropped)."""
+        last = {}
+        for i, op in enumerate(self.graph.operators):
+            for t in op.inputs:
+                last[int(t)] = i
+        return last
 
     def bare(self) -> bytes:
         """The model's own inputs and outputs with no op between them: the whole graph's per-invoke overhead."""
@@ -328,7 +341,7 @@ class OpCutter:
         graph = self._schema.SubGraphT()
         graph.name = self.graph.name
         graph.tensors = tensors
-        graph.inputs = list(dict.fromkeys(remap[t] for t in inputs))
+        graph.inputs = [remap[t] for t in dict.fromkeys(inputs)]
         graph.outputs = [remap[t] for t in outputs]
         graph.operators = new_ops
         model = self._schema.ModelT()
