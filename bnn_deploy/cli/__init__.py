@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from bnn_deploy.cli import bench, devices, evaluate, export, models
+from bnn_deploy.cli import bench, devices, evaluate, export, models, profile
 from bnn_deploy.core.errors import BnnDeployError
 
 
@@ -25,7 +25,7 @@ def cli(debug: bool) -> None:
     """Deploy binary super-resolution networks: inspect, export, evaluate and benchmark."""
 
 
-for _family in (models, export, evaluate, bench, devices):
+for _family in (models, export, evaluate, bench, profile, devices):
     _family.register(cli)
 
 

@@ -136,7 +136,8 @@ if flag("enable_op_profiling", False):
     from bnn_deploy.runtimes.lce import kernel_named
     ops = read_flatbuffer(data).ops
     runs = max(1, min(3, int(args["num_runs"])))
-    times = measure_ops(data, kernel=kernel_named(reference, indirect, False), threads=threads, runs=runs, min_secs=0)
+    kernel = kernel_named(reference, indirect, False)
+    times, _ = measure_ops(data, x, kernel=kernel, threads=threads, runs=runs, min_secs=0)
     rows = []
     for op, t in zip(ops, times):
         name = "[%s]:%d" % (", ".join(op.output_names), op.index)
