@@ -69,14 +69,19 @@ def options_from(*, threads: str, ssh_host=None, runtime_args=(), **given):
     return BenchOptions(threads=parse_threads(threads), host=ssh_host, runtime_args=tuple(runtime_args), **given)
 
 
+def device_option(what: str):
+    """``--device``: this machine or a board."""
+    return click.option(
+        "--device",
+        default="host",
+        show_default=True,
+        help=f"Where to {what}: host (this machine), a profile (pi4, pi5, ...) or an inventory board.",
+    )
+
+
 @click.command("bench")
 @click.argument("export_dir", type=click.Path())
-@click.option(
-    "--device",
-    default="host",
-    show_default=True,
-    help="Where to run: host (this machine), a profile (pi4, pi5, ...) or an inventory board.",
-)
+@device_option("run")
 @click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2 (a board: one).")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed runs after the first run.")
 @click.option("--runs", type=int, default=20, show_default=True, help="Timed runs per artifact (at most).")

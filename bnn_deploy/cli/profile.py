@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bnn_deploy.cli.bench import board_options, options_from
+from bnn_deploy.cli.bench import board_options, device_option, options_from
 from bnn_deploy.cli.common import Output, output_options
 
 
@@ -14,12 +14,7 @@ def register(cli: click.Group) -> None:
 
 @click.command("profile")
 @click.argument("export_dir", type=click.Path())
-@click.option(
-    "--device",
-    default="host",
-    show_default=True,
-    help="Where to profile: host (this machine), a profile (pi4, pi5, ...) or an inventory board.",
-)
+@device_option("profile")
 @click.option("--threads", default="1", show_default=True, help="Thread count (one).")
 @click.option(
     "--kernel",

@@ -433,25 +433,21 @@ def _board(tmp_path, **fake):
     return fake_bin, tr, make_work_dir(tr, str(board)), x
 
 
+def _run(tr, fake, graph, wd, **options):
+    """One run_lce_benchmark with the small defaults these tests share (no warm-up, one run)."""
+    return run_lce_benchmark(
+        tr, str(fake), graph, **{"work_dir": wd, "threads": 1, "warmup": 0, "runs": 1, "timeout": 120, **options}
+    )
+
+
 def test_run_path_with_stand_in(lce_graph, tmp_path):
     """Push graph + raw input once, a timed run with the kernel's flags and a separate memory run,
     read --output_filepath back; the outputs equal LCE's interpreter on the host, same kernel."""
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     fake, tr, wd, x = _board(tmp_path)
-    rec = run_lce_benchmark(
-        tr,
-        str(fake),
-        lce_graph,
-        work_dir=wd,
-        threads=1,
-        warmup=1,
-        runs=3,
-        kernel="indirect_bgemm",
-        input_path=tmp_path / "in.npy",
-        out_dir=tmp_path / "out",
-        timeout=120,
-    )
+    options = {"warmup": 1, "runs": 3, "kernel": "indirect_bgemm", "out_dir": tmp_path / "out"}
+    rec = _run(tr, fake, lce_graph, wd, input_path=tmp_path / "in.npy", **options)
     print(json.dumps({k: rec[k] for k in ("avg_ms", "count", "memory", "commands")}, indent=1))
     assert rec["count"] == 3 and rec["avg_ms"] > 0 and rec["std_ms"] is not None
     assert rec["kernel"] == "indirect_bgemm" and rec["kernel_choice"] is None
@@ -473,7 +469,7 @@ def test_run_path_with_stand_in(lce_graph, tmp_path):
 
 def test_one_run_without_warmup_on_the_stand_in(lce_graph, tmp_path):
     fake, tr, wd, _ = _board(tmp_path)
-    rec = run_lce_benchmark(tr, str(fake), lce_graph, work_dir=wd, threads=1, warmup=0, runs=1, timeout=120)
+    rec = _run(tr, fake, lce_graph, wd)
     assert rec["count"] == 1 and rec["min_ms"] == rec["max_ms"] == rec["avg_ms"] > 0
     assert rec["std_ms"] is None and rec["first_ms"] is None and rec["warmup_avg_ms"] is None
 
@@ -481,17 +477,7 @@ def test_one_run_without_warmup_on_the_stand_in(lce_graph, tmp_path):
 def test_runtime_args_pass_through_and_unknown_ones_are_reported(lce_graph, tmp_path):
     """The real tool only warns about flags it does not know: the run goes on, the record says so."""
     fake, tr, wd, _ = _board(tmp_path)
-    rec = run_lce_benchmark(
-        tr,
-        str(fake),
-        lce_graph,
-        work_dir=wd,
-        threads=1,
-        warmup=0,
-        runs=1,
-        timeout=120,
-        extra=("--max_secs=100", "--no_such_flag=1"),
-    )
+    rec = _run(tr, fake, lce_graph, wd, extra=("--max_secs=100", "--no_such_flag=1"))
     assert all(c.endswith("--max_secs=100 --no_such_flag=1") for c in rec["commands"])
     assert rec["ignored_flags"] == ["--no_such_flag=1"] and rec["count"] == 1
     assert any("ignored --no_such_flag=1" in n and "only warns" in n for n in rec["notes"])
@@ -549,44 +535,22 @@ def test_binaries_that_would_ignore_what_we_ask_are_refused(lce_graph, tmp_path)
         bench.require(profiling=True)
     old = write_fake_benchmark(tmp_path / "board", without=("use_xnnpack",))
     with pytest.raises(BnnDeployError, match="has no --use_xnnpack: it would ignore the kernel"):
-        run_lce_benchmark(tr, str(old), lce_graph, work_dir=wd, threads=1, warmup=0, runs=1)
+        _run(tr, old, lce_graph, wd)
 
 
 def test_old_binary_without_output_flag_says_parity_not_measured(lce_graph, tmp_path):
     """A binary whose --help lacks --output_filepath still gives timings, and says why no parity."""
     fake, tr, wd, _ = _board(tmp_path, without=("output_filepath",))
-    rec = run_lce_benchmark(
-        tr,
-        str(fake),
-        lce_graph,
-        work_dir=wd,
-        threads=1,
-        warmup=0,
-        runs=1,
-        input_path=tmp_path / "in.npy",
-        out_dir=tmp_path,
-        timeout=120,
-    )
+    rec = _run(tr, fake, lce_graph, wd, input_path=tmp_path / "in.npy", out_dir=tmp_path)
     assert rec["parity_measured"] is False and rec["outputs"] == []
     assert "--output_filepath" not in rec["command"]
     assert any("parity not measured" in n for n in rec["notes"])
     with pytest.raises(BnnDeployError, match="--kernel auto compares each kernel's outputs on the board"):
-        run_lce_benchmark(
-            tr,
-            str(fake),
-            lce_graph,
-            work_dir=wd,
-            threads=1,
-            warmup=0,
-            runs=1,
-            kernel="auto",
-            input_path=tmp_path / "in.npy",
-            out_dir=tmp_path,
-        )
+        _run(tr, fake, lce_graph, wd, kernel="auto", input_path=tmp_path / "in.npy", out_dir=tmp_path)
 
 
 def test_binary_that_is_not_a_benchmark(tmp_path, lce_graph):
     tr = LocalTransport()
     wd = make_work_dir(tr, str(tmp_path))
     with pytest.raises(BnnDeployError, match="does not run or is not lce_benchmark_model"):
-        run_lce_benchmark(tr, "/bin/false", lce_graph, work_dir=wd, threads=1, warmup=0, runs=1)
+        _run(tr, "/bin/false", lce_graph, wd)
