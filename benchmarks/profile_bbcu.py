@@ -41,7 +41,11 @@ def export(size: tuple[int, int], num_feat: int, num_block: int, workdir: str) -
     ckpt = os.path.join(workdir, f"BBCUMx2_{num_feat}f{num_block}b.pth")
     torch.save({"params": model.state_dict()}, ckpt)
     out = os.path.join(workdir, "export")
-    export_model(ckpt, formats=("lce",), input_sizes=(size,), out_dir=out, parity_photos=1, num_threads=1)
+    # Random weights put some pre-sign values within float rounding of 0, where PyTorch and TFLite may
+    # take different signs (54.8 dB at 320x180 seen); a timing profile does not depend on that.
+    export_model(
+        ckpt, formats=("lce",), input_sizes=(size,), out_dir=out, parity_photos=1, num_threads=1, min_parity_db=30
+    )
     return out
 
 
