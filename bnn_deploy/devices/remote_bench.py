@@ -27,6 +27,7 @@ ran, so a failed bench leaves no half-written result. An emulated board's timing
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -527,92 +528,28 @@ def board_commands(exp: ExportDir, device: str, run: BoardRun, access: BoardAcce
     for float/int8/ONNX files (the bench probes the board's Python first), and with ``--kernel auto``
     the runs after the candidates with the first candidate.
     """
-    from bnn_deploy.devices import board_python, board_runner
     from bnn_deploy.devices.inventory import resolve_device
-    from bnn_deploy.devices.lce_benchmark import TFLITE_KERNEL, help_command, planned_commands, remote_paths
 
     access = access or BoardAccess()
     artifacts = selected_artifacts(exp, run)
     dev = resolve_device(device, inventory=access.inventory, host=access.host, key=access.key, serial=access.serial)
     runtime, _ = _checked_runtime(dev, access, artifacts, run)
-    wd = f"{dev.work_dir.rstrip('/')}/{MANUAL_WORK_DIR}"
-    copy = _copy_commands(dev)
-    steps = [_step("board", "a work directory", f"mkdir -p {shlex.quote(wd)}")]
-    binary = None
-    if runtime is not None:
-        binary = str(runtime[1]) if runtime[0] == "board" else f"{wd}/{BINARY_NAME}"
-        if runtime[0] == "local":
-            steps.append(_step("this machine", "copy lce_benchmark_model", copy["put"](runtime[1], binary)))
-            steps.append(_step("board", "make it executable", f"chmod 755 {shlex.quote(binary)}"))
-        steps.append(_step("board", "the flags it has", help_command(binary)))
-    script = f"{wd}/{board_python.SCRIPT_NAME}"
-    python_arts = [a for a in artifacts if not (binary and (a["format"] == "lce" or not run.measure))]
-    if python_arts and run.measure:
-        steps.append(_step("this machine", "copy the board Python runner", copy["put"](board_runner.__file__, script)))
-        steps.append(_step("board", "what the board's Python has", board_python.probe_command(dev.python, script)))
-    out = f"{DEFAULT_OUT_ROOT}/bench-{Path(exp.path).name}-{dev.name}"
+    plan = _CommandPlan(dev, run, f"{DEFAULT_OUT_ROOT}/bench-{Path(exp.path).name}-{dev.name}")
+    plan.setup(runtime)
     for art in artifacts:
-        stem, local_in = Path(art["file"]).stem, f"{out}/inputs/{Path(art['file']).stem}.input.npy"
-        if art in python_arts:
-            model, remote_in, remote_out = board_python.remote_files(wd, Path(art["file"]))
-            steps += [
-                _step("this machine", f"copy {art['name']}", copy["put"](art["file"], model)),
-                _step("this machine", "copy its input (the bench writes it)", copy["put"](local_in, remote_in)),
-                _step(
-                    "board",
-                    f"run {art['name']} with the board Python runner",
-                    board_python.run_command(
-                        dev.python,
-                        script,
-                        Path(art["file"]),
-                        work_dir=wd,
-                        threads=run.threads,
-                        warmup=run.warmup,
-                        runs=run.runs,
-                    ),
-                ),
-                _step("this machine", "fetch its output", copy["get"](remote_out, f"{out}/outputs/{stem}.output.npy")),
-            ]
-            if not (run.profile and binary and art["format"] in PROFILED_FORMATS):
-                continue
-        paths = remote_paths(wd, Path(art["file"]))
-        raw = f"{out}/inputs/{stem}.input.raw"
-        steps += [
-            _step("this machine", f"copy {art['name']}", copy["put"](art["file"], paths["graph"])),
-            _step(
-                "this machine",
-                "its input as raw tensor bytes (the bench writes the .npy)",
-                f"python3 -c {shlex.quote(f'import numpy; numpy.load({local_in!r}).tofile({raw!r})')}",
-            ),
-            _step("this machine", "copy its input", copy["put"](raw, paths["input"])),
-        ]
-        planned = planned_commands(
-            binary,
-            art["file"],
-            work_dir=wd,
-            threads=run.threads,
-            kernel=run.kernel if art["format"] == "lce" else TFLITE_KERNEL,
-            warmup=run.warmup,
-            runs=run.runs,
-            measure=run.measure and art not in python_arts,
-            profile=run.profile,
-            extra=tuple(run.runtime_args),
-        )
-        for what, command in planned:
-            steps.append(_step("board", f"{art['name']}: {what}", command))
-            if what.startswith(("timed", "kernel")):
-                steps.append(
-                    _step("this machine", "fetch its outputs", copy["get"](paths["output"], f"{out}/{stem}.output.raw"))
-                )
-    steps.append(_step("board", "clean up", f"rm -rf -- {shlex.quote(wd)}"))
+        if plan.by_python(art):
+            plan.python_steps(art)
+        if not plan.by_python(art) or (run.profile and plan.binary and art["format"] in PROFILED_FORMATS):
+            plan.lce_steps(art, measure=run.measure and not plan.by_python(art))
+    plan.add("board", "clean up", f"rm -rf -- {shlex.quote(plan.wd)}")
     return {
         "device": dev.facts(),
-        "work_dir": wd,
-        "shell": copy["shell"],
-        "steps": steps,
+        "work_dir": plan.wd,
+        "shell": plan.copy["shell"],
+        "steps": plan.steps,
         "notes": [
             f"the bench works in a fresh `mktemp -d {dev.work_dir.rstrip('/')}/{WORK_DIR_PREFIX}XXXXXX`; "
-            f"these commands use {wd}",
+            f"these commands use {plan.wd}",
             "before the runs the bench reads read-only facts on the board (uname, /proc/cpuinfo, cpufreq, "
             "temperature, free memory): its preflight, and the temperature before each artifact",
             "nothing was run and nothing was connected",
@@ -620,8 +557,98 @@ def board_commands(exp: ExportDir, device: str, run: BoardRun, access: BoardAcce
     }
 
 
-def _step(where: str, what: str, command: str) -> dict:
-    return {"where": where, "what": what, "command": command}
+class _CommandPlan:
+    """The steps of :func:`board_commands`, in the order the bench takes them."""
+
+    def __init__(self, dev, run: BoardRun, out: str):
+        self.dev, self.run, self.out = dev, run, out
+        self.wd = f"{dev.work_dir.rstrip('/')}/{MANUAL_WORK_DIR}"
+        self.copy = _copy_commands(dev)
+        self.steps: list[dict] = []
+        self.binary = self.script = None
+
+    def add(self, where: str, what: str, command: str) -> None:
+        self.steps.append({"where": where, "what": what, "command": command})
+
+    def by_python(self, art: dict) -> bool:
+        """Whether the board Python runner measures ``art`` (lce_benchmark_model takes lce graphs, and all
+        of them when only the profiler runs)."""
+        return self.run.measure and not (self.binary and art["format"] == "lce")
+
+    def setup(self, runtime) -> None:
+        """The work directory, ``lce_benchmark_model`` and its flags, the board Python runner (the bench
+        pushes and probes it whenever it measures)."""
+        from bnn_deploy.devices import board_python, board_runner
+        from bnn_deploy.devices.lce_benchmark import help_command
+
+        self.add("board", "a work directory", f"mkdir -p {shlex.quote(self.wd)}")
+        if runtime is not None:
+            self.binary = str(runtime[1]) if runtime[0] == "board" else f"{self.wd}/{BINARY_NAME}"
+            if runtime[0] == "local":
+                self.add(
+                    "this machine", "copy lce_benchmark_model", self.copy["put"](runtime[1].resolve(), self.binary)
+                )
+                self.add("board", "make it executable", f"chmod 755 {shlex.quote(self.binary)}")
+            self.add("board", "the flags it has", help_command(self.binary))
+        self.script = f"{self.wd}/{board_python.SCRIPT_NAME}"
+        if self.run.measure:
+            self.add(
+                "this machine", "copy the board Python runner", self.copy["put"](board_runner.__file__, self.script)
+            )
+            self.add("board", "what the board's Python has", board_python.probe_command(self.dev.python, self.script))
+
+    def python_steps(self, art: dict) -> None:
+        """Copy the model and its input, run the board Python runner, fetch the output."""
+        from bnn_deploy.devices import board_python
+
+        model, stem = Path(art["file"]), Path(art["file"]).stem
+        remote_model, remote_in, remote_out = board_python.remote_files(self.wd, model)
+        run = self.run
+        command = board_python.run_command(
+            self.dev.python, self.script, model, work_dir=self.wd, threads=run.threads, warmup=run.warmup, runs=run.runs
+        )
+        self.add("this machine", f"copy {art['name']}", self.copy["put"](art["file"], remote_model))
+        self.add("this machine", "copy its input (the bench writes it)", self.copy["put"](self._input(stem), remote_in))
+        self.add("board", f"run {art['name']} with the board Python runner", command)
+        self.add(
+            "this machine", "fetch its output", self.copy["get"](remote_out, f"{self.out}/outputs/{stem}.output.npy")
+        )
+
+    def lce_steps(self, art: dict, *, measure: bool) -> None:
+        """Copy the graph and its raw input, then every lce_benchmark_model run (outputs fetched)."""
+        from bnn_deploy.devices.lce_benchmark import TFLITE_KERNEL, planned_commands, remote_paths
+
+        stem, paths = Path(art["file"]).stem, remote_paths(self.wd, Path(art["file"]))
+        raw = f"{self.out}/inputs/{stem}.input.raw"
+        to_raw = f"import numpy; numpy.load({json.dumps(self._input(stem))}).tofile({json.dumps(raw)})"
+        self.add("this machine", f"copy {art['name']}", self.copy["put"](art["file"], paths["graph"]))
+        self.add(
+            "this machine",
+            "its input as raw tensor bytes (the bench writes the .npy)",
+            f"python3 -c {shlex.quote(to_raw)}",
+        )
+        self.add("this machine", "copy its input", self.copy["put"](raw, paths["input"]))
+        run = self.run
+        planned = planned_commands(
+            self.binary,
+            art["file"],
+            work_dir=self.wd,
+            threads=run.threads,
+            kernel=run.kernel if art["format"] == "lce" else TFLITE_KERNEL,
+            warmup=run.warmup,
+            runs=run.runs,
+            measure=measure,
+            profile=run.profile,
+            extra=tuple(run.runtime_args),
+        )
+        for what, command in planned:
+            self.add("board", f"{art['name']}: {what}", command)
+            if what.startswith(("timed", "kernel")):
+                fetch = self.copy["get"](paths["output"], f"{self.out}/{stem}.output.raw")
+                self.add("this machine", "fetch its outputs", fetch)
+
+    def _input(self, stem: str) -> str:
+        return f"{self.out}/inputs/{stem}.input.npy"
 
 
 def _copy_commands(dev) -> dict:
