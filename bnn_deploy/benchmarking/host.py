@@ -169,11 +169,13 @@ def _profile(exp, rows: list[dict], options: BenchOptions, say) -> dict:
     from bnn_deploy.benchmarking.profile import profile_on_host, profiled_artifacts
 
     threads = options.threads[0]
-    measured = [r["kernel"] for r in rows if r["format"] == "lce" and r["threads"] == threads and "kernel" in r]
+    kernel = next(
+        (r["kernel"] for r in rows if r["format"] == "lce" and r["threads"] == threads and "kernel" in r), None
+    )
     say(f"profiling each op alone ({threads} thread{'s' if threads > 1 else ''})")
     arts = profiled_artifacts(exp)
     notes = [] if len(options.threads) == 1 else [f"the op profile ran with {threads} thread(s), the first count"]
-    return {"artifacts": profile_on_host(exp, arts, options, say=say, kernel=(measured or [None])[0]), "notes": notes}
+    return {"artifacts": profile_on_host(exp, arts, options, say=say, kernel=kernel), "notes": notes}
 
 
 def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:

@@ -18,9 +18,9 @@ from bnn_deploy.core.fileio import check_output_path
 from bnn_deploy.core.values import check_thread_counts
 from bnn_deploy.devices.lce_benchmark import check_runtime_args
 from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, BoardAccess, BoardRun
+from bnn_deploy.runtimes.lce import check_kernel
 
 HOST = "host"
-KERNEL_CHOICES = ("auto", "default", "indirect_bgemm", "xnnpack", "indirect_bgemm+xnnpack", "reference")
 _BOARD_FLAGS = {
     "host": "--host",
     "key": "--key",
@@ -77,8 +77,7 @@ class BenchOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= (0 if name == "cooldown" else 1)):
                 raise BnnDeployError(f"{_BOARD_FLAGS[name]} {value} is not a valid number of seconds")
-        if self.kernel not in KERNEL_CHOICES:
-            raise BnnDeployError(f"unknown LCE kernel {self.kernel!r}; choose one of {', '.join(KERNEL_CHOICES)}")
+        check_kernel(self.kernel)
         check_output_path(self.plot, "--plot", suffixes=(".png",))
         check_output_path(self.trace, "--trace", suffixes=(".json",))
         if self.trace is not None and not self.profile:
