@@ -128,7 +128,7 @@ def bench_export_on_device(
         "bicubic": bicubic_quality(photos, exp.scale),
         "results": rows,
         "speedups": speedups(rows),
-        "notes": exp.notes,
+        "notes": exp.notes + _runtime_args_note(run.runtime_args),
         "preflight": board["preflight"],
         "board_python": board["board_python"],
         "emulated": board["emulated"],
@@ -143,6 +143,16 @@ def bench_export_on_device(
         report["profile"] = board_profiles(exp, board, run.threads)
         report["notes"] = report["notes"] + report["profile"]["notes"]
     return write_report(report, options.plot, options.trace)
+
+
+def _runtime_args_note(args) -> list[str]:
+    """What ``--runtime-arg`` flags mean for the figures: the tool takes them as given, unknown ones too."""
+    if not args:
+        return []
+    return [
+        f"every lce_benchmark_model run also got {' '.join(args)} (--runtime-arg); the tool only warns about "
+        "flags it does not know and runs on: those are listed as ignored_flags per artifact"
+    ]
 
 
 def _host_figures(exp, board: dict, threads: int, overlap: int):

@@ -237,6 +237,7 @@ def test_board_bench_runs_the_kernel_the_host_would(board_bench):
     assert row["quality"]["kernel"] == row["kernel"]  # this machine's quality run used the board's kernel
     assert report["settings"]["kernel"] == "auto"
     assert report["settings"]["runtime_args"] == ["--max_secs=300", "--no_such_flag=1"]
+    assert any("--runtime-arg" in n and "only warns" in n for n in report["notes"])
     text = board_bench["proc"].stdout
     assert f"kernel for {row['name']}: {row['kernel']} on the board (--use_reference_bconv=" in text
     assert "on the board, on its own outputs" in text
