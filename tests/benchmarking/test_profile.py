@@ -74,7 +74,9 @@ def local_board(tmp_path_factory):
         f'[devices.here]\nprofile = "host"\ntransport = "local"\nwork_dir = "{folder / "board"}"\n'
         f'python = "{sys.executable}"\n'
     )
-    return {"inventory": inv, "fake": write_fake_benchmark(folder), "board": folder / "board", "dir": folder}
+    fake = write_fake_benchmark(folder)
+    args = ("--device", "here", "--inventory", inv, "--runtime-bin", fake)
+    return {"inventory": inv, "fake": fake, "board": folder / "board", "dir": folder, "args": args}
 
 
 def lce_artifact(report: dict) -> dict:
@@ -166,12 +168,7 @@ def test_board_profile_uses_the_tools_op_profiler(default_export, local_board, t
     proc = run_cli(
         "profile",
         default_export,
-        "--device",
-        "here",
-        "--inventory",
-        local_board["inventory"],
-        "--runtime-bin",
-        local_board["fake"],
+        *local_board["args"],
         "--kernel",
         "indirect_bgemm+xnnpack",
         "--trace",
@@ -202,12 +199,7 @@ def board_bench(default_export, local_board):
     """``bench --device here --kernel auto --profile --runs 2 --warmup 0 --runtime-arg=...``, and its
     --print-commands twin."""
     common = (
-        "--device",
-        "here",
-        "--inventory",
-        local_board["inventory"],
-        "--runtime-bin",
-        local_board["fake"],
+        *local_board["args"],
         "--kernel",
         "auto",
         "--warmup",
