@@ -26,6 +26,7 @@ import numpy as np
 
 from bnn_deploy.benchmarking.host import bench_export
 from bnn_deploy.benchmarking.options import BenchOptions
+from bnn_deploy.benchmarking.profile import board_profiles, profiled_artifacts
 from bnn_deploy.benchmarking.report import bicubic_quality, quality_figures, speedups, write_report
 from bnn_deploy.core.fileio import sha256_file
 from bnn_deploy.core.formats import print_order
@@ -41,17 +42,22 @@ BOARD_PYTHON_MEMORY = (
     "the runs; peak_rss_mb is getrusage's ru_maxrss after the runs. The runtime import is not "
     "measured apart from loading, so peak_over_import_mb is null; peak_over_start_mb is given"
 )
+LCE_MEMORY_RUN = (
+    ", from a separate single run with --report_peak_memory_footprint=true (its monitoring thread "
+    "stays out of the timed run; the command is memory.board.command)"
+)
 LCE_MEMORY = {
     "peak": (
         "lce_benchmark_model's own report 'Peak memory footprint (MB): init=… overall=…' (older TFLite): "
         "the process's peak resident memory after loading (peak_rss_after_load_mb) and overall "
         "(peak_rss_mb); the tool is one executable with the runtime linked in, so there is no separate runtime import"
+        + LCE_MEMORY_RUN
     ),
     "delta": (
         "lce_benchmark_model's own report 'Memory footprint delta from the start of the tool (MB): "
         "init=… overall=…' (newer TFLite): growth of the peak resident memory since the tool started, "
         "its runtime already loaded (peak_over_import_mb = overall); peak_rss_mb is the tool's "
-        "'Overall peak memory footprint via periodic monitoring' when it prints one"
+        "'Overall peak memory footprint (MB) via periodic monitoring'" + LCE_MEMORY_RUN
     ),
 }
 QUALITY_WHERE = (
@@ -66,6 +72,16 @@ def bench(export_dir, options: BenchOptions, progress=None) -> dict:
     if options.on_host:
         return bench_export(export_dir, options, progress=progress)
     return bench_export_on_device(export_dir, options, progress=progress)
+
+
+def print_commands(export_dir, options: BenchOptions) -> dict:
+    """``bench --device BOARD --print-commands``: every command the bench would run, nothing connected."""
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.devices.remote_bench import board_commands
+
+    options.check()
+    exp = read_export(export_dir)
+    return board_commands(exp, options.device, options.board_run(), options.board_access())
 
 
 def bench_export_on_device(
@@ -86,6 +102,8 @@ def bench_export_on_device(
     options.check()
     overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)  # verified once; the board run takes this object
+    if options.profile:
+        profiled_artifacts(exp)  # an export without an LCE artifact is refused before connecting
     started = time.perf_counter()
     run = options.board_run(formats)
     board = bench_on_device(
@@ -102,17 +120,17 @@ def bench_export_on_device(
         "settings": {
             **options.settings(),
             "max_secs": None,
-            "kernel": "default",
             "tile_overlap": overlap,
             "cooldown": run.cooldown,
             "timeout": run.timeout,
+            "runtime_args": list(run.runtime_args),
         },
         "inputs": inputs,
         "quality_photos": [name for name, _, _ in photos],
         "bicubic": bicubic_quality(photos, exp.scale),
         "results": rows,
         "speedups": speedups(rows),
-        "notes": exp.notes,
+        "notes": exp.notes + _runtime_args_note(run.runtime_args),
         "preflight": board["preflight"],
         "board_python": board["board_python"],
         "emulated": board["emulated"],
@@ -123,7 +141,20 @@ def bench_export_on_device(
         "started": board["started"],
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, options.plot)
+    if options.profile:
+        report["profile"] = board_profiles(exp, board, run.threads)
+        report["notes"] = report["notes"] + report["profile"]["notes"]
+    return write_report(report, options.plot, options.trace)
+
+
+def _runtime_args_note(args) -> list[str]:
+    """What ``--runtime-arg`` flags mean for the figures: the tool takes them as given, unknown ones too."""
+    if not args:
+        return []
+    return [
+        f"every lce_benchmark_model run also got {' '.join(args)} (--runtime-arg); the tool only warns about "
+        "flags it does not know and runs on: those are listed as ignored_flags per artifact"
+    ]
 
 
 def _host_figures(exp, board: dict, threads: int, overlap: int):
@@ -142,6 +173,7 @@ def _host_figures(exp, board: dict, threads: int, overlap: int):
         refs, ref_errors = _reference_outputs(exp, by_file, ran, inputs, threads, workdir)
         quality = {}
         for n, r in enumerate(ran):
+            kernel = host_kernel(by_file[r["file"]], r.get("kernel"))
             spec = worker_spec(
                 by_file[r["file"]],
                 threads=threads,
@@ -149,6 +181,7 @@ def _host_figures(exp, board: dict, threads: int, overlap: int):
                 photos=workdir / "photos.npz",
                 scale=exp.scale,
                 overlap=overlap,
+                kernel=kernel,
             )
             quality[r["file"]] = _quality(
                 run_worker(spec, workdir, f"quality{n}"),
@@ -158,6 +191,7 @@ def _host_figures(exp, board: dict, threads: int, overlap: int):
                 exp.scale,
                 overlap,
             )
+            quality[r["file"]]["kernel"] = kernel or "the host runtime's default"
         parity = compare_outputs(board, refs)
         described = {
             size: {
@@ -179,6 +213,14 @@ def _host_figures(exp, board: dict, threads: int, overlap: int):
         for r in board["artifacts"]
     ]
     return sorted(rows, key=lambda row: print_order(row["format"], row["role"])), described, photos
+
+
+def host_kernel(art, board_kernel: str | None) -> str | None:
+    """The kernel this machine runs ``art`` with for quality: the board's LCE kernel where the host has
+    it (the board runs what the host runs, and back), else the host runtime's default (None)."""
+    from bnn_deploy.runtimes.lce import KERNELS
+
+    return board_kernel if art.runtime == "lce" and board_kernel in KERNELS else None
 
 
 def _nhwc_inputs(ran: list[dict], workdir: Path) -> dict[str, Path]:
@@ -253,8 +295,11 @@ def _row(art, r: dict, threads: int, emulated: bool, quality: dict | None, parit
     }
     row.update(
         {
-            "kernel": "default",
-            "kernel_choice": None,
+            "kernel": r.get("kernel"),
+            "kernel_flags": r.get("kernel_flags"),
+            "kernel_choice": r.get("kernel_choice"),
+            "kernel_ran_on": "the board",
+            "ignored_flags": r.get("ignored_flags", []),
             "input_shape": r["input_shape"],
             "layout": r["layout"],
             **({"latency_ms": None, "init_ms": None, "first_run_ms": None} if emulated else figures),
@@ -263,6 +308,7 @@ def _row(art, r: dict, threads: int, emulated: bool, quality: dict | None, parit
             "parity": parity,
             "quality": quality,
             "command": r.get("command"),
+            "commands": r.get("commands", []),
             "temperature_c_before": r.get("temperature_c_before"),
             "notes": r.get("notes", []),
             "input": r.get("input"),

@@ -79,6 +79,10 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
     )
     overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)
+    if options.profile:
+        from bnn_deploy.benchmarking.profile import profiled_artifacts
+
+        profiled_artifacts(exp)  # an export without an LCE artifact is refused before any work
     sizes = exp.input_sizes()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bnn-deploy-bench-") as tmp:
@@ -132,6 +136,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         say("comparing outputs (parity vs PyTorch, PSNR vs HR)")
         _add_figures(results, photos, exp.scale, overlap)
     rows = [row for row, _ in results]
+    profile = _profile(exp, rows, options, say) if options.profile else None
     report = {
         "export_dir": exp.path,
         "device": options.device,
@@ -154,7 +159,24 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         "notes": exp.notes,
         "wall_seconds": time.perf_counter() - started,
     }
-    return write_report(report, options.plot)
+    if profile is not None:
+        report["profile"] = profile
+    return write_report(report, options.plot, options.trace)
+
+
+def _profile(exp, rows: list[dict], options: BenchOptions, say) -> dict:
+    """``bench --profile`` on this machine: the host profile of every LCE/TFLite artifact, with the kernel
+    the bench measured the LCE artifact with (its first thread count)."""
+    from bnn_deploy.benchmarking.profile import profile_on_host, profiled_artifacts
+
+    threads = options.threads[0]
+    kernel = next(
+        (r["kernel"] for r in rows if r["format"] == "lce" and r["threads"] == threads and "kernel" in r), None
+    )
+    say(f"profiling each op alone ({threads} thread{'s' if threads > 1 else ''})")
+    arts = profiled_artifacts(exp)
+    notes = [] if len(options.threads) == 1 else [f"the op profile ran with {threads} thread(s), the first count"]
+    return {"artifacts": profile_on_host(exp, arts, options, say=say, kernel=kernel), "notes": notes}
 
 
 def _row(art, hw, threads, result: dict, choice: dict | None) -> dict:

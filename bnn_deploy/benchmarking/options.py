@@ -1,8 +1,8 @@
 """Everything ``bnn-deploy bench`` is asked to do, in one object, checked once before any work.
 
-The CLI builds a :class:`BenchOptions`; :meth:`BenchOptions.check` validates every value (and
-refuses board options for the host and host options for a board) before anything loads; the host
-bench reads it, and the board bench hands the devices layer its two parts,
+The CLI builds a :class:`BenchOptions` (``bench`` and ``profile`` alike); :meth:`BenchOptions.check`
+validates every value (and refuses board options for the host and host options for a board) before
+anything loads; the host bench reads it, and the board bench hands the devices layer its two parts,
 :class:`~bnn_deploy.devices.remote_bench.BoardRun` (how each artifact runs) and
 :class:`~bnn_deploy.devices.remote_bench.BoardAccess` (how the board is reached).
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import check_output_path
 from bnn_deploy.core.values import check_thread_counts
+from bnn_deploy.devices.lce_benchmark import check_runtime_args
 from bnn_deploy.devices.remote_bench import DEFAULT_TIMEOUT_S, BoardAccess, BoardRun
+from bnn_deploy.runtimes.lce import check_kernel
 
 HOST = "host"
-HOST_KERNELS = ("auto", "default", "indirect_bgemm", "xnnpack", "indirect_bgemm+xnnpack", "reference")
 _BOARD_FLAGS = {
     "host": "--host",
     "key": "--key",
@@ -29,6 +30,8 @@ _BOARD_FLAGS = {
     "accept_new_host_key": "--accept-new-host-key",
     "inventory": "--inventory",
     "timeout": "--timeout",
+    "runtime_args": "--runtime-arg",
+    "print_commands": "--print-commands",
 }
 
 
@@ -44,6 +47,8 @@ class BenchOptions:
     kernel: str = "auto"
     overlap: int | None = None
     plot: str | None = None
+    profile: bool = False  # add the per-op profile (bench --profile; always for bnn-deploy profile)
+    trace: str | None = None  # Chrome trace-event JSON of the profile
     # a board's
     host: str | None = None
     key: str | None = None
@@ -53,6 +58,8 @@ class BenchOptions:
     accept_new_host_key: bool = False
     inventory: str | None = None
     timeout: float | None = None
+    runtime_args: tuple[str, ...] = ()  # extra lce_benchmark_model flags, passed to every run
+    print_commands: bool = False  # print the board's commands, run nothing
 
     @property
     def on_host(self) -> bool:
@@ -70,7 +77,11 @@ class BenchOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= (0 if name == "cooldown" else 1)):
                 raise BnnDeployError(f"{_BOARD_FLAGS[name]} {value} is not a valid number of seconds")
+        check_kernel(self.kernel)
         check_output_path(self.plot, "--plot", suffixes=(".png",))
+        check_output_path(self.trace, "--trace", suffixes=(".json",))
+        if self.trace is not None and not self.profile:
+            raise BnnDeployError("--trace writes the per-op profile; add --profile")
         if self.on_host:
             self._check_host()
         else:
@@ -78,22 +89,16 @@ class BenchOptions:
         return self
 
     def _check_host(self) -> None:
-        given = [flag for name, flag in _BOARD_FLAGS.items() if getattr(self, name) not in (None, False)]
+        given = [flag for name, flag in _BOARD_FLAGS.items() if getattr(self, name) not in (None, False, ())]
         if given:
             raise BnnDeployError(
                 f"{', '.join(given)} apply to a board, not to --device host; name the board "
                 "with --device (bnn-deploy devices lists them)"
             )
-        if self.kernel not in HOST_KERNELS:
-            raise BnnDeployError(f"unknown LCE kernel {self.kernel!r}; choose one of {', '.join(HOST_KERNELS)}")
         check_thread_counts(self.threads, os.cpu_count() or 1, "this machine")
 
     def _check_board(self) -> None:
-        if self.kernel != "auto":
-            raise BnnDeployError(
-                f"--kernel {self.kernel} picks LCE's kernel on this machine; on a board "
-                "lce_benchmark_model runs its default kernels: leave out --kernel"
-            )
+        self.runtime_args = check_runtime_args(self.runtime_args)
         if len(self.threads) != 1:
             raise BnnDeployError(
                 f"--threads {','.join(map(str, self.threads)) or '(none)'}: a board run measures "
@@ -101,8 +106,10 @@ class BenchOptions:
             )
         check_thread_counts(self.threads, None, self.device)  # the board's cores are checked in preflight
 
-    def board_run(self, formats: list[str] | None = None) -> BoardRun:
-        """How each artifact runs on the board."""
+    def board_run(
+        self, formats: list[str] | None = None, *, measure: bool = True, profile: bool | None = None
+    ) -> BoardRun:
+        """How each artifact runs on the board (``measure=False``: only the op-profiling runs)."""
         return BoardRun(
             threads=self.threads[0],
             warmup=self.warmup,
@@ -110,6 +117,10 @@ class BenchOptions:
             cooldown=self.cooldown or 0.0,
             timeout=DEFAULT_TIMEOUT_S if self.timeout is None else self.timeout,
             formats=formats,
+            kernel=self.kernel,
+            runtime_args=tuple(self.runtime_args),
+            measure=measure,
+            profile=self.profile if profile is None else profile,
         )
 
     def board_access(self) -> BoardAccess:

@@ -21,11 +21,15 @@ BENCH_FORMAT = "bnn-deploy-bench"
 BENCH_SCHEMA_VERSION = 2
 
 
-def write_report(report: dict, plot_path) -> dict:
-    """``report`` made JSON-ready, with the plot drawn where asked (atomically).
+def write_report(report: dict, plot_path, trace_path=None) -> dict:
+    """``report`` made JSON-ready, with the plot drawn and the profile's trace written where asked (atomically).
 
     A report without any latency (an emulated board) gets no plot, and a note saying why.
     """
+    if report.get("profile"):
+        from bnn_deploy.benchmarking.profile import write_trace
+
+        write_trace(report["profile"], trace_path)
     report = jsonable({"format": BENCH_FORMAT, "schema_version": BENCH_SCHEMA_VERSION, **report}, REPORT_DIGITS)
     if plot_path is not None:
         from bnn_deploy.benchmarking.plot import plot_latency_psnr
@@ -173,14 +177,39 @@ def render_bench(report: dict) -> str:
                 f"{c['kernel']} min {c['min_ms']:.1f} ms{'' if c['identical'] else ' (differs)'}"
                 for c in r["kernel_choice"]["candidates"]
             )
-            lines.append(f"kernel auto for {r['name']} ({r['threads']} thr): chose {r['kernel']} — {cands}")
+            where = r["kernel_choice"].get("measured_on", "this machine")
+            lines.append(f"kernel auto for {r['name']} ({r['threads']} thr, on {where}): chose {r['kernel']} — {cands}")
+    lines += _kernel_lines(report)
     for method in dict.fromkeys(r["memory"]["method"] for r in report["results"] if r.get("memory")) or ["n/a"]:
         lines.append("memory: " + method)
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
     if report.get("plot"):
         lines.append(f"wrote {report['plot']}")
+    if report.get("profile"):
+        from bnn_deploy.benchmarking.profile import render_artifact_profile
+
+        for art in report["profile"]["artifacts"]:
+            lines += ["", "op profile: " + "\n".join(render_artifact_profile(art))]
+        if report["profile"].get("trace"):
+            lines.append(f"wrote {report['profile']['trace']} (open it in https://ui.perfetto.dev)")
     return "\n".join(lines)
+
+
+def _kernel_lines(report: dict) -> list[str]:
+    """Which kernel ran where: on a board, the flags every lce_benchmark_model run was given, and the
+    kernel this machine used for the quality figures."""
+    lines = []
+    for r in report["results"]:
+        if r.get("kernel_ran_on") and r.get("kernel_flags"):
+            quality = (r.get("quality") or {}).get("kernel")
+            lines.append(
+                f"kernel for {r['name']}: {r['kernel']} on the board ({' '.join(r['kernel_flags'])})"
+                + (f"; quality on this machine with {quality}" if quality else "")
+            )
+        if r.get("ignored_flags"):
+            lines.append(f"warning: lce_benchmark_model ignored {' '.join(r['ignored_flags'])} for {r['name']}")
+    return lines
 
 
 def _header(report: dict) -> list[str]:

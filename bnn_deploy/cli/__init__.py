@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from bnn_deploy.cli import bench, devices, evaluate, export, models, predict, report
+from bnn_deploy.cli import bench, devices, evaluate, export, models, predict, profile, report
 from bnn_deploy.core.errors import BnnDeployError
 
 
@@ -25,7 +25,7 @@ def cli(debug: bool) -> None:
     """Deploy binary super-resolution networks: inspect, export, evaluate, benchmark, compare and report."""
 
 
-for _family in (models, export, evaluate, bench, predict, report, devices):
+for _family in (models, export, evaluate, bench, predict, profile, report, devices):
     _family.register(cli)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from bnn_deploy.cli.common import Output, output_options
@@ -11,14 +13,75 @@ def register(cli: click.Group) -> None:
     cli.add_command(bench_cmd)
 
 
+def board_options(command):
+    """How a board is reached and run (``bench`` and ``profile`` share them), passed on as keyword arguments."""
+    options = [
+        click.option(
+            "--host", "ssh_host", default=None, metavar="USER@ADDR[:PORT]", help="Reach the board over SSH here."
+        ),
+        click.option("--key", default=None, type=click.Path(dir_okay=False), help="SSH private key for the board."),
+        click.option("--serial", default=None, help="Reach the board over ADB: its serial (adb devices -l)."),
+        click.option(
+            "--runtime-bin",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="A local lce_benchmark_model to push (default: the one registered by build-runtime).",
+        ),
+        click.option(
+            "--runtime-arg",
+            "runtime_args",
+            multiple=True,
+            metavar="--FLAG=VALUE",
+            help="Pass a flag to every lce_benchmark_model run (repeatable; write --runtime-arg=--flag=value). "
+            "The tool only warns about flags it does not know; the report lists them as ignored.",
+        ),
+        click.option(
+            "--cooldown", type=float, default=None, metavar="S", help="Seconds to wait between artifacts (board)."
+        ),
+        click.option(
+            "--accept-new-host-key",
+            is_flag=True,
+            default=False,
+            help="Trust and record the board's SSH host key if it is not known yet (never a changed one).",
+        ),
+        click.option(
+            "--inventory",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).",
+        ),
+        click.option(
+            "--timeout",
+            type=float,
+            default=None,
+            metavar="S",
+            help="Time limit of each command on the board (default 900).",
+        ),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def options_from(*, threads: str, ssh_host=None, runtime_args=(), **given):
+    """A :class:`~bnn_deploy.benchmarking.options.BenchOptions` from the parsed command line."""
+    from bnn_deploy.benchmarking.options import BenchOptions
+    from bnn_deploy.core.values import parse_threads
+
+    return BenchOptions(threads=parse_threads(threads), host=ssh_host, runtime_args=tuple(runtime_args), **given)
+
+
+def device_option(what: str):
+    """``--device``: this machine or a board."""
+    return click.option(
+        "--device",
+        default="host",
+        show_default=True,
+        help=f"Where to {what}: host (this machine), a profile (pi4, pi5, ...) or an inventory board.",
+    )
+
+
 @click.command("bench")
 @click.argument("export_dir", type=click.Path())
-@click.option(
-    "--device",
-    default="host",
-    show_default=True,
-    help="Where to run: host (this machine), a profile (pi4, pi5, ...) or an inventory board.",
-)
+@device_option("run")
 @click.option("--threads", default="1", show_default=True, help="Thread counts to measure, e.g. 1,2 (a board: one).")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed runs after the first run.")
 @click.option("--runs", type=int, default=20, show_default=True, help="Timed runs per artifact (at most).")
@@ -33,82 +96,41 @@ def register(cli: click.Group) -> None:
     "--kernel",
     default="auto",
     show_default=True,
-    help="LCE kernel: auto (fastest with identical output), default, indirect_bgemm, xnnpack, "
-    "indirect_bgemm+xnnpack, reference; host only.",
+    help="LCE kernel: auto (fastest with identical output, chosen where it runs), default, indirect_bgemm, "
+    "xnnpack, indirect_bgemm+xnnpack, reference.",
 )
 @click.option(
     "--plot",
-    "plot_path",
+    "plot",
     type=click.Path(dir_okay=False),
     default=None,
     help="Write a latency-vs-PSNR scatter plot to this PNG file.",
 )
-@click.option("--host", "ssh_host", default=None, metavar="USER@ADDR[:PORT]", help="Reach the board over SSH here.")
-@click.option("--key", default=None, type=click.Path(dir_okay=False), help="SSH private key for the board.")
-@click.option("--serial", default=None, help="Reach the board over ADB: its serial (adb devices -l).")
 @click.option(
-    "--runtime-bin",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="A local lce_benchmark_model to push (default: the one registered by build-runtime).",
+    "--profile", is_flag=True, default=False, help="Add the per-op profile (bnn-deploy profile) to the report."
 )
-@click.option("--cooldown", type=float, default=None, metavar="S", help="Seconds to wait between artifacts (board).")
 @click.option(
-    "--accept-new-host-key",
+    "--trace",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --profile: write it as Chrome trace events (JSON).",
+)
+@click.option(
+    "--print-commands",
     is_flag=True,
     default=False,
-    help="Trust and record the board's SSH host key if it is not known yet (never a changed one).",
+    help="Print every command the bench would run on the board (shell-quoted) without connecting.",
 )
-@click.option(
-    "--inventory",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Board inventory TOML (default: ~/.config/bnn-deploy/devices.toml).",
-)
-@click.option(
-    "--timeout", type=float, default=None, metavar="S", help="Time limit of each command on the board (default 900)."
-)
+@board_options
 @output_options
-def bench_cmd(
-    export_dir,
-    device,
-    threads,
-    warmup,
-    runs,
-    max_secs,
-    kernel,
-    plot_path,
-    ssh_host,
-    key,
-    serial,
-    runtime_bin,
-    cooldown,
-    accept_new_host_key,
-    inventory,
-    timeout,
-    out: Output,
-):
+def bench_cmd(export_dir, threads, out: Output, **given):
     """Latency, memory, size, parity and quality of every artifact of an export, each in its own process."""
-    from bnn_deploy.benchmarking.board import bench
-    from bnn_deploy.benchmarking.options import BenchOptions
+    from bnn_deploy.benchmarking.board import bench, print_commands
     from bnn_deploy.benchmarking.report import render_bench
-    from bnn_deploy.core.values import parse_threads
+    from bnn_deploy.devices.remote_bench import render_commands
 
-    options = BenchOptions(
-        device=device,
-        threads=parse_threads(threads),
-        warmup=warmup,
-        runs=runs,
-        max_secs=max_secs,
-        kernel=kernel,
-        plot=plot_path,
-        host=ssh_host,
-        key=key,
-        serial=serial,
-        runtime_bin=runtime_bin,
-        cooldown=cooldown,
-        accept_new_host_key=accept_new_host_key,
-        inventory=inventory,
-        timeout=timeout,
-    )
-    out.emit(bench(export_dir, options, progress=out.progress), render_bench)
+    options = options_from(threads=threads, **given)
+    if options.print_commands:
+        out.emit(print_commands(export_dir, options), render_commands)
+    else:
+        out.emit(bench(export_dir, options, progress=out.progress), render_bench)

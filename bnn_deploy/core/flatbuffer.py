@@ -1,7 +1,7 @@
 """Read a produced ``.tflite`` flatbuffer: which ops it holds and whether every binary conv is bitpacked.
 
-The file is parsed with the TFLite schema that TensorFlow ships
-(``tensorflow.lite.python.schema_py_generated``), not by running it, so the check sees exactly what a
+The file is parsed with the TFLite schema that TensorFlow ships (``schema_py_generated.py``, loaded by
+path without importing TensorFlow: :func:`load_schema`), not by running it, so the check sees exactly what a
 board would load. LCE ops are custom ops (``LceQuantize``, ``LceBconv2d``, ``LceDequantize``) whose
 options are flexbuffers; builtin ops are named by TFLite's ``BuiltinOperator`` enum.
 
@@ -14,8 +14,14 @@ reported by layer name, and :func:`module_path` tells which PyTorch module each 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass, field
 
+from bnn_deploy.core.errors import BnnDeployError
+
+_SCHEMA_MODULE = "_bnn_deploy_tflite_schema"
 BITPACKED_CONV = "LceBconv2d"
 _FLOAT_CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 _SIGN_PRODUCERS = ("LceDequantize", "SELECT", "SELECT_V2", "SIGN")
@@ -59,8 +65,41 @@ class Flatbuffer:
         return {t: op for op in self.ops for t in op.outputs}
 
 
+def load_schema():
+    """TFLite's generated schema module, loaded from its file without importing TensorFlow.
+
+    ``importlib.util.find_spec("tensorflow")`` locates the package without executing its
+    ``__init__``; the schema file itself only needs ``flatbuffers``. If TensorFlow is already
+    imported, or the file is not where TF 2.x keeps it, the normal import is used.
+    """
+    if _SCHEMA_MODULE in sys.modules:
+        return sys.modules[_SCHEMA_MODULE]
+    if "tensorflow" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("tensorflow")
+        except (ImportError, ValueError):
+            spec = None
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            path = os.path.join(root, "lite", "python", "schema_py_generated.py")
+            if os.path.isfile(path):
+                file_spec = importlib.util.spec_from_file_location(_SCHEMA_MODULE, path)
+                module = importlib.util.module_from_spec(file_spec)
+                file_spec.loader.exec_module(module)
+                sys.modules[_SCHEMA_MODULE] = module
+                return module
+    try:
+        from tensorflow.lite.python import schema_py_generated as module
+    except ImportError as err:
+        raise BnnDeployError(
+            f"cannot read .tflite files: TensorFlow's TFLite schema is missing ({err}); "
+            "install bnn-deploy's dependencies (pip install -e .)"
+        ) from None
+    sys.modules[_SCHEMA_MODULE] = module
+    return module
+
+
 def _builtin_names() -> dict[int, str]:
-    from tensorflow.lite.python import schema_py_generated as schema
+    schema = load_schema()
 
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
@@ -80,7 +119,7 @@ def _custom_options(raw) -> dict:
 
 def read_flatbuffer(data: bytes) -> Flatbuffer:
     """Parse ``data`` (a .tflite file's bytes); only subgraph 0 (the model's main graph) is read."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    schema = load_schema()
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     names = _builtin_names()
@@ -206,3 +245,128 @@ def module_path(op: Op | list[str]) -> str | None:
     if not sep or not where:
         return None
     return where[1:] if where.startswith(".") else where
+
+
+# ---------------------------------------------------------------- single-op flatbuffers (host profiling)
+#
+# LCE's Python interpreter has no per-op profiler, so the host profile runs every op alone: a
+# flatbuffer holding just that op, its weights, and its activations as the graph's inputs and
+# outputs. The same graph without the op (inputs and outputs only) costs exactly the interpreter's
+# per-invoke overhead — copying the inputs in and the outputs out — which is then subtracted.
+
+_INT8_TYPES = {"INT8", "UINT8", "INT16"}
+
+
+def op_class(op: Op, tensor_types: list[str]) -> str:
+    """``binary`` (a bitpacked ``LceBconv2d``), ``int8`` (a quantized op) or ``float`` (the float glue).
+
+    ``LceQuantize``/``LceDequantize`` count as glue: they are float work around the binary conv.
+    ``tensor_types`` are the TFLite type names of the graph's tensors (:func:`tensor_type_names`).
+    """
+    if op.kind == BITPACKED_CONV:
+        return "binary"
+    if not op.kind.startswith("Lce") and any(tensor_types[t] in _INT8_TYPES for t in op.outputs if t >= 0):
+        return "int8"
+    return "float"
+
+
+def tensor_type_names(data: bytes) -> list[str]:
+    """The TFLite type name (``FLOAT32``, ``INT32``, ...) of every tensor of subgraph 0."""
+    schema = load_schema()
+
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = schema.ModelT.InitFromPackedBuf(bytearray(data), 0).subgraphs[0]
+    return [names.get(int(t.type), str(t.type)) for t in graph.tensors or []]
+
+
+class OpCutter:
+    """Cuts single-op flatbuffers out of one model, parsed once (see the section comment above)."""
+
+    def __init__(self, data: bytes):
+        schema = load_schema()
+
+        self._schema = schema
+        self.model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+        self.graph = self.model.subgraphs[0]
+
+    def __len__(self) -> int:
+        return len(self.graph.operators or [])
+
+    def is_constant(self, tensor: int) -> bool:
+        """A tensor with data in the file (a weight, a bias, a shape): it stays inside the cut op."""
+        buffers = self.model.buffers or []
+        index = self.graph.tensors[tensor].buffer
+        buf = buffers[index] if index < len(buffers) else None
+        return buf is not None and ((buf.data is not None and len(buf.data) > 0) or bool(buf.size))
+
+    def cut(self, index: int, *, keep_op: bool = True) -> bytes:
+        """Op ``index`` alone: its non-constant inputs are the graph's inputs, its outputs the graph's outputs.
+
+        ``keep_op=False``: the same inputs and outputs with no op in between (nothing computes the
+        outputs; the interpreter still allocates and copies them), to measure the per-invoke overhead.
+        """
+        op = self.graph.operators[index]
+        ops = [op] if keep_op else []
+        return self._subset(list(op.inputs) + list(op.outputs), self.data_inputs(index), list(op.outputs), ops)
+
+    def data_inputs(self, index: int) -> list[int]:
+        """The tensors op ``index`` reads that are not constants: the inputs of its cut graph, in order."""
+        op = self.graph.operators[index]
+        return list(dict.fromkeys(int(t) for t in op.inputs if t >= 0 and not self.is_constant(t)))
+
+    def last_reads(self) -> dict[int, int]:
+        """Tensor → the index of the last op that reads it (when its value can be dropped)."""
+        last = {}
+        for i, op in enumerate(self.graph.operators):
+            for t in op.inputs:
+                last[int(t)] = i
+        return last
+
+    def bare(self) -> bytes:
+        """The model's own inputs and outputs with no op between them: the whole graph's per-invoke overhead."""
+        g = self.graph
+        return self._subset(list(g.inputs) + list(g.outputs), list(g.inputs), list(g.outputs), [])
+
+    def _subset(self, tensor_ids: list[int], inputs: list[int], outputs: list[int], ops: list) -> bytes:
+        """A model of ``ops`` over ``tensor_ids`` (constants keep their data), renumbered from 0."""
+        import copy
+
+        used = list(dict.fromkeys(t for t in tensor_ids if t >= 0))
+        remap = {t: n for n, t in enumerate(used)}
+        buffers = [self._schema.BufferT()]  # buffer 0: the empty buffer every tensor without data points at
+        tensors = []
+        for t in used:
+            tensor = copy.copy(self.graph.tensors[t])
+            tensor.buffer = 0
+            if self.is_constant(t):
+                tensor.buffer = len(buffers)
+                buffers.append(self.model.buffers[self.graph.tensors[t].buffer])
+            tensors.append(tensor)
+        codes = list(dict.fromkeys(op.opcodeIndex for op in ops))
+        new_ops = []
+        for op in ops:
+            new_op = copy.copy(op)
+            new_op.inputs = [remap[t] if t >= 0 else -1 for t in op.inputs]
+            new_op.outputs = [remap[t] for t in op.outputs]
+            new_op.opcodeIndex = codes.index(op.opcodeIndex)
+            new_ops.append(new_op)
+        graph = self._schema.SubGraphT()
+        graph.name = self.graph.name
+        graph.tensors = tensors
+        graph.inputs = [remap[t] for t in dict.fromkeys(inputs)]
+        graph.outputs = [remap[t] for t in outputs]
+        graph.operators = new_ops
+        model = self._schema.ModelT()
+        model.version = self.model.version
+        model.description = b"bnn-deploy subset"
+        model.operatorCodes = [self.model.operatorCodes[c] for c in codes]
+        model.subgraphs = [graph]
+        model.buffers = buffers
+        return self._pack(model)
+
+    def _pack(self, model) -> bytes:
+        import flatbuffers
+
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())

@@ -45,7 +45,7 @@ def push_script(transport, work_dir: str, scratch) -> str:
 
 def probe_board_python(transport, script: str, python: str = "python3", *, timeout: float = 120) -> dict:
     """What the board's Python offers: ``{available, python, machine, runtimes, reason}``."""
-    result = transport.run(f"{shlex.quote(python)} {shlex.quote(script)} probe", timeout=timeout)
+    result = transport.run(probe_command(python, script), timeout=timeout)
     record = parse_result(result.stdout) if result.exit_code == 0 else None
     if record is None:
         reason = last_line(result.stderr) or last_line(result.stdout) or f"exit {result.exit_code}"
@@ -59,6 +59,23 @@ def probe_board_python(transport, script: str, python: str = "python3", *, timeo
     if not record["available"]:
         record["reason"] = "the board's Python has no numpy; pip install numpy"
     return record
+
+
+def remote_files(work_dir: str, model: Path) -> tuple[str, str, str]:
+    """Where a model, its input and its output live in the board's work directory."""
+    return f"{work_dir}/{model.name}", f"{work_dir}/{model.stem}.input.npy", f"{work_dir}/{model.stem}.output.npy"
+
+
+def run_command(python: str, script: str, model: Path, *, work_dir: str, threads: int, warmup: int, runs: int) -> str:
+    """The shell command that runs ``model`` with the board runner (quoted)."""
+    remote_model, remote_in, remote_out = remote_files(work_dir, model)
+    argv = [python, script, "run", remote_model, remote_in, remote_out, str(threads), str(warmup), str(runs)]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def probe_command(python: str, script: str) -> str:
+    """The shell command that asks the board's Python which runtimes it has."""
+    return f"{shlex.quote(python)} {shlex.quote(script)} probe"
 
 
 def run_board_python(
@@ -81,13 +98,10 @@ def run_board_python(
     command. Errors (missing runtime, crash, timeout) are one-line :class:`BnnDeployError`.
     """
     model, out_dir = Path(model), Path(out_dir)
-    remote_model = f"{work_dir}/{model.name}"
-    remote_in = f"{work_dir}/{model.stem}.input.npy"
-    remote_out = f"{work_dir}/{model.stem}.output.npy"
+    remote_model, remote_in, remote_out = remote_files(work_dir, model)
     transport.put(model, remote_model)
     transport.put(Path(input_npy), remote_in)
-    argv = [python, script, "run", remote_model, remote_in, remote_out, str(threads), str(warmup), str(runs)]
-    command = " ".join(shlex.quote(a) for a in argv)
+    command = run_command(python, script, model, work_dir=work_dir, threads=threads, warmup=warmup, runs=runs)
     result = transport.run(command, timeout=timeout)
     record = parse_result(result.stdout)
     if record is None or result.exit_code not in (0, EXIT_USER_ERROR):

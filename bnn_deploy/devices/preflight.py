@@ -377,7 +377,9 @@ def estimate_memory_bytes(path, input_shape=None) -> int:
     path = Path(path)
     size = path.stat().st_size
     if path.suffix == ".tflite":
-        from tensorflow.lite.python import schema_py_generated as schema
+        from bnn_deploy.core.flatbuffer import load_schema
+
+        schema = load_schema()
 
         model = schema.ModelT.InitFromPackedBuf(bytearray(path.read_bytes()), 0)
         graph = model.subgraphs[0]

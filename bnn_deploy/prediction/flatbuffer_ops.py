@@ -14,16 +14,14 @@ module path of an op is read from its tensor names by :func:`bnn_deploy.core.fla
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.flatbuffer import load_schema
 
-_SCHEMA_MODULE = "_bnn_deploy_tflite_schema"
 _TFLITE_IDENTIFIER = b"TFL3"
 # Bytes per element of TFLite's TensorType names (see the schema's ``TensorType``).
 DTYPE_BYTES = {
@@ -108,39 +106,6 @@ class Graph:
         for op in self.ops:
             counts[op.kind] = counts.get(op.kind, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def load_schema():
-    """TFLite's generated schema module, loaded from its file without importing TensorFlow.
-
-    ``importlib.util.find_spec("tensorflow")`` locates the package without executing its
-    ``__init__``; the schema file itself only needs ``flatbuffers``. If TensorFlow is already
-    imported, or the file is not where TF 2.x keeps it, the normal import is used.
-    """
-    if _SCHEMA_MODULE in sys.modules:
-        return sys.modules[_SCHEMA_MODULE]
-    if "tensorflow" not in sys.modules:
-        try:
-            spec = importlib.util.find_spec("tensorflow")
-        except (ImportError, ValueError):
-            spec = None
-        for root in (spec.submodule_search_locations or []) if spec else []:
-            path = os.path.join(root, "lite", "python", "schema_py_generated.py")
-            if os.path.isfile(path):
-                file_spec = importlib.util.spec_from_file_location(_SCHEMA_MODULE, path)
-                module = importlib.util.module_from_spec(file_spec)
-                file_spec.loader.exec_module(module)
-                sys.modules[_SCHEMA_MODULE] = module
-                return module
-    try:
-        from tensorflow.lite.python import schema_py_generated as module
-    except ImportError as err:
-        raise BnnDeployError(
-            f"cannot read .tflite files: TensorFlow's TFLite schema is missing ({err}); "
-            "install bnn-deploy's dependencies (pip install -e .)"
-        ) from None
-    sys.modules[_SCHEMA_MODULE] = module
-    return module
 
 
 def _enum_names(enum_class) -> dict[int, str]:

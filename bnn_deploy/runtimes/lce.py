@@ -92,8 +92,13 @@ def open_lce(path: str, *, threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Ru
     return open_lce_data(read_model_bytes(path), label=str(path), threads=threads, kernel=kernel)
 
 
-def open_lce_data(data: bytes, *, label: str = "flatbuffer", threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Runner:
-    """Load flatbuffer bytes (e.g. fresh from the converter) into LCE's interpreter; ``label`` names it."""
+def open_lce_graph(data: bytes, *, label: str = "flatbuffer", threads: int = 1, kernel: str = DEFAULT_KERNEL):
+    """``(interpreter, load_ms)``: LCE's own interpreter object on flatbuffer bytes, every input and output exposed.
+
+    Its ``predict(list)`` takes one array per graph input and returns one per output, of any dtype
+    and rank (``input_shapes``/``input_types`` say which): what a cut single-op graph needs (two
+    inputs, a bitpacked int32 input). The caller keeps ``data`` alive as long as the interpreter.
+    """
     threads = check_threads(threads)
     flags = KERNELS[check_kernel(kernel, tuple(KERNELS))]
     wrapper = _wrapper_module()
@@ -102,14 +107,25 @@ def open_lce_data(data: bytes, *, label: str = "flatbuffer", threads: int = 1, k
         interpreter = wrapper.LiteInterpreter(data, threads, *flags)
     except RuntimeError as exc:
         raise BnnDeployError(f"LCE's interpreter cannot load {label} ({first_line(exc)}); re-export it") from exc
-    load_ms = elapsed_ms(start)
+    return interpreter, elapsed_ms(start)
+
+
+def open_lce_data(data: bytes, *, label: str = "flatbuffer", threads: int = 1, kernel: str = DEFAULT_KERNEL) -> Runner:
+    """Load flatbuffer bytes (e.g. fresh from the converter) into LCE's interpreter; ``label`` names it."""
+    interpreter, load_ms = open_lce_graph(data, label=label, threads=threads, kernel=kernel)
     shape = tuple(int(d) for d in interpreter.input_shapes[0])
 
     def predict(x: np.ndarray, _keep=data) -> np.ndarray:  # _keep: the interpreter reads the buffer
         return interpreter.predict([runner.check_input(x)])[0]
 
     runner = Runner(
-        runtime="lce", kernel=kernel, threads=threads, input_shape=shape, predict=predict, load_ms=load_ms, path=label
+        runtime="lce",
+        kernel=kernel,
+        threads=check_threads(threads),
+        input_shape=shape,
+        predict=predict,
+        load_ms=load_ms,
+        path=label,
     )
     return runner
 
@@ -197,10 +213,32 @@ def choose_kernel(
         row.update(min_ms=stats["min"], median_ms=stats["median"], runs=stats["runs"])
         verdict = "identical" if row["identical"] else f"differs (max |Δ| {row['max_abs_diff']:.2g})"
         say(f"    kernel {row['kernel']}: min {row['min_ms']:.1f} ms, {verdict}")
-    best = min((r for r in rows.values() if r["identical"]), key=lambda r: r["min_ms"])
     return {
-        "kernel": best["kernel"],
+        "kernel": fastest_identical(list(rows.values())),
         "reference": AUTO_REFERENCE,
         "tolerance": tolerance,
         "candidates": [rows[k] for k in AUTO_CANDIDATES],
     }
+
+
+def fastest_identical(candidates: list[dict]) -> str:
+    """The rule of ``auto``, wherever the candidates ran: the kernel with the lowest ``min_ms`` among
+    those whose output is ``identical`` to the reference kernel's (the reference always is)."""
+    return min((c for c in candidates if c["identical"]), key=lambda c: c["min_ms"])["kernel"]
+
+
+def kernel_named(reference_bconv: bool, indirect_bgemm: bool, xnnpack: bool) -> str | None:
+    """The :data:`KERNELS` name of a flag combination (None: LCE's reference bconv with XNNPACK has none)."""
+    return next((name for name, flags in KERNELS.items() if flags == (reference_bconv, indirect_bgemm, xnnpack)), None)
+
+
+def without_xnnpack(kernel: str) -> str:
+    """The same bconv kernel with TFLite's built-in float kernels instead of XNNPACK."""
+    reference, indirect, _ = KERNELS[kernel]
+    return kernel_named(reference, indirect, False)
+
+
+def with_xnnpack(kernel: str) -> str | None:
+    """The same bconv kernel with XNNPACK for the float ops (None for ``reference``: LCE names no such kernel)."""
+    reference, indirect, _ = KERNELS[kernel]
+    return kernel_named(reference, indirect, True)

@@ -283,8 +283,8 @@ def test_cli_errors_are_one_line(export, tmp_path):
             "a board run measures one thread count",
         ),
         (
-            ("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--kernel", "xnnpack"),
-            "on a board lce_benchmark_model runs its default kernels",
+            ("--device", "pi4", "--host", closed, "--runtime-bin", fake, "--runtime-arg=--num_threads=2"),
+            r"bnn-deploy sets --num_threads on every run itself \(--threads\)",
         ),
         (("--device", "host", "--cooldown", "5", "--host", closed), "--host, --cooldown apply to a board"),
         (
