@@ -42,8 +42,9 @@ def test_board_runner_runs_alone(tmp_path):
     """Copied out of the package and run isolated (no site-packages path of ours), it still probes."""
     copy = tmp_path / "runner.py"
     copy.write_text(SCRIPT.read_text())
-    proc = subprocess.run([sys.executable, "-I", str(copy), "probe"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(copy), "probe"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(board_runner.RESULT_MARKER))
-    assert "numpy" in json.loads(line[len(board_runner.RESULT_MARKER):])["runtimes"]
+    assert "numpy" in json.loads(line[len(board_runner.RESULT_MARKER) :])["runtimes"]

@@ -132,11 +132,20 @@ LogLevel VERBOSE
 
 
 def ssh_inventory(
-    tmp_path: Path, sshd: Sshd, board: Path, *, key=None, known_hosts=None, extra: str = "", address: bool = True
+    tmp_path: Path,
+    sshd: Sshd,
+    board: Path,
+    *,
+    key=None,
+    known_hosts=None,
+    extra: str = "",
+    address: bool = True,
+    python: str = sys.executable,
 ) -> Path:
     """An inventory with board ``loopback``: this machine through ``sshd``, work dir ``board``.
 
-    ``address=False`` leaves out host, port, user and key (for ``--host``/``--key`` to give them).
+    ``address=False`` leaves out host, port, user and key (for ``--host``/``--key`` to give them);
+    ``python``: the board's Python (``/bin/false``: none, so every flatbuffer goes to the runtime binary).
     """
     inv = tmp_path / "devices.toml"
     reach = (
@@ -150,7 +159,7 @@ profile = "host"
 transport = "ssh"
 {reach}known_hosts = "{known_hosts or sshd.known_hosts}"
 work_dir = "{board}"
-python = "{sys.executable}"
+python = "{python}"
 {extra}""")
     return inv
 
@@ -246,3 +255,65 @@ def arm64_root():
 def armhf_root():
     """A Debian 12 armhf userland (tools only), run by qemu-arm-static."""
     return _userland("armhf")
+
+
+# ---------------------------------------------------------------- interrupting a board run
+
+
+def hanging_benchmark(tmp_path: Path, fake: Path) -> Path:
+    """A stand-in ``lce_benchmark_model`` that answers ``--help`` like ``fake`` and otherwise hangs:
+    its shell (``running.pid``) waits on a child ``sleep`` (``child.pid``), one process group."""
+    hang = tmp_path / "hanging_benchmark"
+    hang.write_text(f"""#!/bin/sh
+case "$1" in --help) exec {fake} --help ;; esac
+sleep 300 &
+echo $! > {tmp_path / "child.pid"}
+echo $$ > {tmp_path / "running.pid"}
+wait
+""")
+    hang.chmod(0o755)
+    return hang
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie has ended: only its parent has not reaped it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition()`` every 0.1 s; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def interrupt_cli(args, sig: int, started, *, cwd: Path, env: dict | None = None, timeout: float = 300):
+    """Run ``bnn-deploy ARGS`` in a fresh interpreter, send it ``sig`` once ``started()`` holds, and
+    return ``(exit code, stderr)`` after it exits."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bnn_deploy.cli", *map(str, args)],
+        cwd=cwd,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not started():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the board run never started (exit {proc.poll()}): {proc.stderr.read()[-2000:]}")
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
