@@ -56,22 +56,24 @@ def _check_file(path: str) -> None:
 
 
 def read_checkpoint_file(path: str, trust_pickle: bool = False):
-    """``torch.load`` with ``weights_only=True`` (or full unpickling when trusted), clear errors."""
+    """``torch.load`` with ``weights_only=True`` (or full unpickling when trusted), clear errors.
+
+    A file that is not a PyTorch checkpoint at all (ONNX, TFLite, JSON, random bytes, ...) is named
+    as what it is (:mod:`bnn_deploy.models.file_kinds`) before torch reads it: ``--trust-pickle`` is
+    suggested only for a real pickle that stores Python objects.
+    """
     import torch
 
+    from bnn_deploy.models.file_kinds import not_a_checkpoint
+
     _check_file(path)
+    foreign = not_a_checkpoint(path)
+    if foreign is not None:
+        raise BnnDeployError(foreign)
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) or "weights_only" in str(exc):
-            raise BnnDeployError(
-                f"{path} needs full unpickling (it stores Python objects such as a whole nn.Module), "
-                "which can run code from the file; pass --trust-pickle only if you trust its source"
-            ) from exc
-        raise BnnDeployError(
-            f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)}); "
-            "give a .pt/.pth file saved with torch.save"
-        ) from exc
+        raise _unpickling_error(path, exc) from exc
     except (ModuleNotFoundError, AttributeError) as exc:
         raise BnnDeployError(
             f"{path} is a pickled object whose class cannot be imported here "
@@ -83,6 +85,25 @@ def read_checkpoint_file(path: str, trust_pickle: bool = False):
             f"{path} is not a readable PyTorch checkpoint, or it is truncated "
             f"({type(exc).__name__}: {first_line(exc, 200)}); re-download or re-save it"
         ) from exc
+
+
+def _unpickling_error(path: str, exc: pickle.UnpicklingError) -> BnnDeployError:
+    """A weights-only refusal of a Python object (the --trust-pickle case) or a damaged pickle."""
+    from bnn_deploy.models.file_kinds import describe_pickled_global
+
+    message = str(exc)
+    name = describe_pickled_global(message)
+    if name is not None:
+        return BnnDeployError(
+            f"{path} stores pickled Python objects ({name}, e.g. a whole nn.Module), which need full "
+            "unpickling and that can run code from the file; pass --trust-pickle only if you trust its "
+            "source, or save model.state_dict() in the code that made it"
+        )
+    detail = message.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in message else message
+    return BnnDeployError(
+        f"{path} is a PyTorch file whose pickle cannot be read ({first_line(detail, 200)}); it is "
+        "damaged or was not written by torch.save; re-download or re-save it"
+    )
 
 
 def _is_state_dict(obj) -> bool:

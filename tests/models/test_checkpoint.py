@@ -176,3 +176,66 @@ def test_directory_and_unrecognised_architecture(tmp_path):
         pickle.dump([1, 2, 3], fh)
     with pytest.raises(BnnDeployError):
         load_checkpoint(path)
+
+
+def _tiny_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph), path)
+
+
+def _write_kind(path, kind: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    if kind == "onnx":
+        _tiny_onnx(path)
+    elif kind == "tflite":
+        path.write_bytes((Path(__file__).parents[1] / "data" / "lce-zoo" / "QuickNetSmall.tflite").read_bytes())
+    elif kind == "json":
+        path.write_text('{"params": {"conv_first.weight": [1, 2]}}')
+    elif kind == "random":
+        path.write_bytes(bytes([0xA1]) + os.urandom(4095))
+    elif kind == "npy":
+        with open(path, "wb") as fh:
+            np.save(fh, np.zeros(3))
+    elif kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"conv_first.weight": [1.0]}, protocol=4))
+    elif kind == "lfs pointer":
+        path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n")
+
+
+@pytest.mark.parametrize(
+    "kind,says",
+    [
+        ("onnx", r"is an ONNX model, not a PyTorch checkpoint; deploy it with `bnn-deploy export MODEL\.onnx"),
+        ("tflite", r"is a TFLite flatbuffer \(an exported artifact\), not a PyTorch checkpoint; pass the export"),
+        ("json", r"is a JSON file, not a PyTorch checkpoint"),
+        ("random", r"is not a PyTorch checkpoint: torch\.save writes a zip archive .* starts with bytes a1"),
+        ("npy", r"is a NumPy \.npy array"),
+        ("plain pickle", r"is a Python pickle that torch\.save did not write"),
+        ("lfs pointer", r"is a Git LFS pointer .*`git lfs pull`"),
+    ],
+)
+def test_files_that_are_not_checkpoints_are_named_and_never_sent_to_trust_pickle(tmp_path, kind, says):
+    """Only a real pickled object may suggest --trust-pickle (it runs code from the file)."""
+    path = tmp_path / "model.pth"
+    _write_kind(path, kind)
+    for trust in (False, True):
+        with pytest.raises(BnnDeployError, match=says) as err:
+            load_checkpoint(path, trust_pickle=trust)
+        assert "trust-pickle" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_trust_pickle_is_suggested_for_a_real_pickled_module_naming_its_class(tmp_path):
+    path = tmp_path / "whole.pth"
+    torch.save(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), path)
+    with pytest.raises(
+        BnnDeployError, match=r"stores pickled Python objects \(bnn_deploy\.models\.bbcu\.\w+.*--trust-pickle"
+    ):
+        load_checkpoint(path)
