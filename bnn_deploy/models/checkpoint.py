@@ -190,9 +190,9 @@ def _apply_k(arch: str, config: dict, k: float | None) -> dict:
     if arch in _BBCU_ARCHS:
         from bnn_deploy.models.bbcu import DEFAULT_K
 
-        config["k"] = float(k if k is not None else config.get("k", DEFAULT_K))
-        if not config["k"] > 0:
-            raise BnnDeployError(f"--k must be positive, not {config['k']}")
+        from bnn_deploy.core.values import check_k
+
+        config["k"] = check_k(k) if k is not None else check_k(config.get("k", DEFAULT_K), "the checkpoint's k")
     elif k is not None:
         raise BnnDeployError(f"--k applies only to BBCU models, and this is {arch}; drop --k")
     return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -49,6 +50,9 @@ def test_k_override_and_k_only_for_bbcu(tmp_path):
     torch.save(create_model("msrresnet", scale=2, num_feat=8, num_block=1).state_dict(), ref)
     with pytest.raises(BnnDeployError, match="--k applies only to BBCU"):
         load_checkpoint(ref, k=64)
+    for bad in (float("inf"), float("nan"), 0.0, -1.0):  # inf used to load, then give NaN images
+        with pytest.raises(BnnDeployError, match="must be a finite number above 0"):
+            load_checkpoint(path, k=bad)
 
 
 @pytest.mark.parametrize(
@@ -239,3 +243,23 @@ def test_trust_pickle_is_suggested_for_a_real_pickled_module_naming_its_class(tm
         BnnDeployError, match=r"stores pickled Python objects \(bnn_deploy\.models\.bbcu\.\w+.*--trust-pickle"
     ):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "arch,key",
+    [
+        ("bbcu_l", "body.0.body.0.binary_conv.weight"),
+        ("bbcu_m", "upconv1.binary_conv.weight"),
+        ("bbcu_l", "upconv1.weight"),
+        ("msrresnet", "body.0.conv1.weight"),
+        ("edsr", "tail.0.0.weight"),
+        ("bbcu_m", "conv_first.weight"),
+    ],
+)
+def test_a_missing_weight_is_named_not_an_unknown_architecture(tmp_path, arch, key):
+    sd = create_model(arch, scale=2, **({} if arch == "edsr" else {"num_feat": 8, "num_block": 2})).state_dict()
+    del sd[key]
+    torch.save(sd, tmp_path / "m.pth")
+    with pytest.raises(BnnDeployError, match=rf"the checkpoint has no {re.escape(key)}\b") as err:
+        load_checkpoint(tmp_path / "m.pth")
+    assert "cannot recognise" not in str(err.value)
