@@ -188,9 +188,8 @@ def load_state_strict(model, sd: dict, path: str = "checkpoint") -> None:
 def _apply_k(arch: str, config: dict, k: float | None) -> dict:
     config = dict(config)
     if arch in _BBCU_ARCHS:
-        from bnn_deploy.models.bbcu import DEFAULT_K
-
         from bnn_deploy.core.values import check_k
+        from bnn_deploy.models.bbcu import DEFAULT_K
 
         config["k"] = check_k(k) if k is not None else check_k(config.get("k", DEFAULT_K), "the checkpoint's k")
     elif k is not None:
