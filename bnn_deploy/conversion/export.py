@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bnn_deploy.conversion import pipeline
 from bnn_deploy.conversion.export_folder import Changes, commit, export_folder
+from bnn_deploy.conversion.memory_check import check_fits
 from bnn_deploy.conversion.sources import Source, is_onnx_path, load_source
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, scratch_dir
@@ -247,6 +248,7 @@ def export_model(
             say(f"loading the float reference {float_ref}")
             os.makedirs(workdir / "ref")  # its ONNX may share the model's file name
             ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
+        check_fits([s.onnx_model for s in (src, ref) if s is not None], sizes)
         ex = _Exporter(staging, settings)
         for size in sizes:
             if {"lce", "tflite-float"} & set(formats):
