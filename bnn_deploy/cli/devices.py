@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bnn_deploy.cli.common import Output, output_options
+from bnn_deploy.core.errors import BnnDeployError
 
 
 def register(cli: click.Group) -> None:
@@ -73,6 +74,12 @@ def build_runtime_cmd(target, out_dir, context_dir, from_binary, out: Output):
     from bnn_deploy.devices.board_runtime_build import build_runtime, register_binary, render_build
 
     if from_binary is not None:
+        given = [flag for flag, value in (("--out", out_dir), ("--context", context_dir)) if value is not None]
+        if given:
+            raise BnnDeployError(
+                f"{' and '.join(given)} apply to a Docker build; --from-binary registers a binary built "
+                "elsewhere: leave them out"
+            )
         result = register_binary(from_binary, target)
     else:
         result = build_runtime(target, out_dir, context_dir=context_dir, progress=out.progress)

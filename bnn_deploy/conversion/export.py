@@ -14,6 +14,7 @@ files and writes ``manifest.json`` last (its schema: ``docs/manifest.md``).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -70,8 +71,8 @@ def check_request(formats, input_sizes, target, float_ref, min_parity_db) -> tup
         sizes.append((w, h))
     if not sizes:
         raise BnnDeployError("no --input-size given; give e.g. --input-size 320x180")
-    if not min_parity_db == min_parity_db:
-        raise BnnDeployError("--min-parity-db is NaN; give a number of dB such as 60")
+    if not math.isfinite(min_parity_db):
+        raise BnnDeployError(f"--min-parity-db is {min_parity_db}; give a finite number of dB such as 60")
     return formats, list(dict.fromkeys(sizes))
 
 
@@ -227,6 +228,11 @@ def export_model(
             "--format onnx exports a checkpoint to ONNX, and the source already is ONNX; drop onnx from --format"
         )
     ref_path = resolve_model_path(os.fspath(float_ref)) if float_ref is not None else None
+    if ref_path is not None and not os.path.isfile(ref_path):
+        raise BnnDeployError(
+            f"--float-ref {float_ref} not found; give a float model's checkpoint or .onnx file, or a bundled "
+            "model name (bnn-deploy models lists them)"
+        )
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT_ROOT) / Path(source).stem
     with (

@@ -114,18 +114,20 @@ def build_runtime(
     ``runner`` starts the build (``subprocess.Popen`` or a stand-in with the same interface).
     Returns what was built and where it was registered.
     """
-    from bnn_deploy.devices.board_runtime import register_runtime
+    from bnn_deploy.core.fileio import check_output_dir
+    from bnn_deploy.devices.board_runtime import ENV_DIR, register_runtime, runtimes_dir
     from bnn_deploy.devices.elf import verify_elf
 
     spec = get_target(target)
+    # Both places the result goes are checked before a build of many minutes.
+    check_output_dir(out_dir, "--out")
+    check_output_dir(runtimes_dir() / target, f"the runtimes store (set {ENV_DIR} to move it)")
     context = find_context_dir(context_dir)
     buildx = check_docker()
     progress = progress or (lambda line: None)
 
     keep_dir = Path(out_dir) if out_dir is not None else None
     if keep_dir is not None:
-        if keep_dir.exists() and not keep_dir.is_dir():
-            raise BnnDeployError(f"--out {keep_dir} exists and is not a directory; pass a directory")
         keep_dir.mkdir(parents=True, exist_ok=True)
     # Export into a fresh directory so a stale binary from an earlier build is never mistaken
     # for this build's result.

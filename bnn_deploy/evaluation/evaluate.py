@@ -47,6 +47,19 @@ def min_image_side(scale: int) -> int:
     return _SSIM_WINDOW + 2 * scale
 
 
+def image_files(images_dir: str) -> list[Path]:
+    """The image files of ``--images DIR`` (sorted); a missing or empty folder is a one-line error."""
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise BnnDeployError(f"--images {folder} is not a directory; give a folder of PNG/JPEG images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise BnnDeployError(
+            f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); add some or pick another folder"
+        )
+    return files
+
+
 def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.ndarray]]:
     """``[(name, HR image)]`` from ``images_dir`` (sorted), or the bundled held-out photos."""
     from bnn_deploy.core.images import load_image
@@ -55,15 +68,7 @@ def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.n
     if images_dir is None:
         images = holdout_photos()
     else:
-        folder = Path(images_dir)
-        if not folder.is_dir():
-            raise BnnDeployError(f"--images {folder} is not a directory; give a folder of PNG/JPEG images")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise BnnDeployError(
-                f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); add some or pick another folder"
-            )
-        images = [(p.name, load_image(p)) for p in files]
+        images = [(p.name, load_image(p)) for p in image_files(images_dir)]
     need = min_image_side(scale)
     for name, img in images:
         h, w = img.shape[:2]
@@ -73,6 +78,36 @@ def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.n
                 f"{need}x{need} HR pixels); remove it or use larger images"
             )
     return images
+
+
+def check_request(target: str, images_dir: str | None, out_dir: str | None, k: float | None = None) -> Path:
+    """Every path ``eval`` reads or writes, checked before anything loads; returns the output folder.
+
+    ``target`` must be an export folder, a checkpoint file or a bundled model's name; ``--images``
+    a folder holding images; the output folder (``--out``, else ``EXPORT_DIR/eval`` or
+    ``bnn-deploy-out/eval/NAME``) creatable and writable — found out at the end, that cost the
+    whole evaluation.
+    """
+    from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, check_output_dir
+    from bnn_deploy.models.zoo import resolve_model_path
+
+    if os.path.isdir(target):
+        if k is not None:
+            raise BnnDeployError(f"--k applies to a checkpoint, and {target} is an export folder; drop --k")
+        default = Path(target) / "eval"
+    else:
+        path = resolve_model_path(target)
+        if not os.path.isfile(path):
+            raise BnnDeployError(
+                f"{target} not found; give an export folder, a checkpoint (.pt/.pth) or a bundled model "
+                "name (bnn-deploy models lists them)"
+            )
+        default = Path(DEFAULT_OUT_ROOT) / "eval" / Path(path).stem
+    if images_dir is not None:
+        image_files(images_dir)
+    out = Path(out_dir) if out_dir is not None else default
+    check_output_dir(out, "--out" if out_dir is not None else "the default output folder (choose one with --out)")
+    return out
 
 
 # ---------------------------------------------------------------- what runs
@@ -166,6 +201,7 @@ def evaluate(
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP, predict_image
 
     say = progress or (lambda _m: None)
+    out = check_request(target, images_dir, out_dir, k)
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
     is_export = os.path.isdir(target)
     references: dict[str, dict] = {}  # role -> {name, predict}
@@ -181,7 +217,6 @@ def evaluate(
                 references[role] = {"name": ref[0].name, "file": ref[0].file, "predict": _pytorch_predict(ref[0].file)}
         deployed = _deployed(exp, memory_budget)
         notes = list(exp.notes)
-        default_out = Path(exp.path) / "eval"
     else:
         from bnn_deploy.models.checkpoint import load_checkpoint
 
@@ -193,8 +228,6 @@ def evaluate(
             "predict": _pytorch_predict(loaded.path, model=loaded.model),
         }
         notes = []
-        default_out = Path("bnn-deploy-out") / "eval" / loaded.name
-    out = Path(out_dir) if out_dir is not None else default_out
     images = load_eval_images(images_dir, scale)
     crops_dir = out / "crops"
     try:

@@ -566,3 +566,20 @@ def test_input_size_too_large_for_memory_is_refused_before_converting(tmp_path):
     assert "--input-size 16384x16384 needs about" in proc.stderr and "use at most about --input-size" in proc.stderr
     assert not (tmp_path / "big").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_every_option_is_checked_before_the_source_loads(tmp_path, capsys):
+    """A pickled module as the source fails only when loaded: any option error must come first."""
+    from bnn_deploy.cli import main
+
+    pickled = tmp_path / "module.pt"
+    torch.save(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), pickled)
+    for args, message in [
+        (["--format", "lce,tflite-float", "--float-ref", str(tmp_path / "nope.pt")], "--float-ref"),
+        (["--min-parity-db", "inf"], "--min-parity-db is inf; give a finite number"),
+        (["--k", "inf"], "--k inf must be a finite number above 0"),
+    ]:
+        assert main(["export", str(pickled), "--input-size", "16x16", "--out", str(tmp_path / "o"), *args]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "--trust-pickle" not in err, (args, err)
+    assert not (tmp_path / "o").exists()

@@ -659,3 +659,25 @@ def test_modified_runtime_is_refused_before_a_bench_connects(store, aarch64_elf,
         find_runtime("arm64")
     register_runtime(aarch64_elf, "arm64")  # registering again is the way out
     assert find_runtime("arm64").read_bytes() == aarch64_elf.read_bytes()
+
+
+def test_build_runtime_checks_where_the_binary_goes_before_building(store, fake_docker, tmp_path, monkeypatch):
+    """--out and the runtimes store are checked before a build of many minutes, not after it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(BnnDeployError, match=r"cannot write --out .*a-file/out: .*a-file is a file") as err:
+        build_runtime("arm64", blocker / "out", context_dir=ROOT)
+    _one_line(err.value)
+    monkeypatch.setenv("BNN_DEPLOY_RUNTIMES_DIR", str(blocker / "store"))
+    with pytest.raises(BnnDeployError, match=r"cannot write the runtimes store \(set BNN_DEPLOY_RUNTIMES_DIR"):
+        build_runtime("arm64", tmp_path / "out", context_dir=ROOT)
+    assert not fake_docker.argv_log.exists()  # no build was started
+    assert not (tmp_path / "out").exists()
+
+
+def test_from_binary_refuses_build_only_options(tmp_path, capsys):
+    from bnn_deploy.cli import main
+
+    code = main(["build-runtime", "--target", "arm64", "--from-binary", "/bin/true", "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "--out apply to a Docker build; --from-binary registers a binary" in capsys.readouterr().err
