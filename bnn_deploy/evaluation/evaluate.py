@@ -179,6 +179,23 @@ def _deployed(exp, budget: int | None) -> list[dict]:
     return out
 
 
+def _check_overlap(exp, overlap: int, *, explicit: bool) -> None:
+    """Refuse, before loading any model, an overlap no exported size of some format can tile with."""
+    largest: dict[tuple[str, str], tuple[int, int]] = {}
+    for art in exp.artifacts:
+        if art.input_hw is not None:
+            key = (art.format, art.role)
+            largest[key] = max(largest.get(key, (0, 0)), tuple(art.input_hw), key=lambda hw: hw[0] * hw[1])
+    for (fmt, _), hw in largest.items():
+        side = min(hw)
+        if overlap >= side:
+            what = f"--overlap {overlap}" if explicit else f"the default tile overlap ({overlap} LR px)"
+            raise BnnDeployError(
+                f"{what} does not fit the {fmt} artifact's largest input size {hw[1]}x{hw[0]}: tiles must overlap "
+                f"by less than {side} px; pass --overlap {side // 2} (or export a larger --input-size)"
+            )
+
+
 # ---------------------------------------------------------------- the evaluation
 
 
@@ -202,6 +219,7 @@ def evaluate(
 
     say = progress or (lambda _m: None)
     out = check_request(target, images_dir, out_dir, k)
+    overlap_given = overlap is not None
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
     is_export = os.path.isdir(target)
     references: dict[str, dict] = {}  # role -> {name, predict}
@@ -210,6 +228,7 @@ def evaluate(
         from bnn_deploy.core.exports import read_export
 
         exp = read_export(target)
+        _check_overlap(exp, overlap, explicit=overlap_given)
         scale, source = exp.scale, exp.path
         for role in ("binary", "float-ref"):
             ref = exp.of("pytorch", role)
@@ -230,15 +249,11 @@ def evaluate(
         notes = []
     images = load_eval_images(images_dir, scale)
     crops_dir = out / "crops"
-    try:
-        crops_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BnnDeployError(f"cannot create {crops_dir}: {exc.strerror or exc}; pass a writable --out") from exc
 
     names = ["bicubic"] + [r["name"] for r in references.values()] + [d["name"] for d in deployed]
     per_model: dict[str, list[dict]] = {n: [] for n in names}
     pairs: dict[str, list] = {d["name"]: [] for d in deployed}  # (image, output, its PyTorch reference's)
-    crops = []
+    crops, canvases = [], []  # written only once every image has been scored
     for i, (image_name, hr_full) in enumerate(images, 1):
         lr, hr = lr_hr_pair(hr_full, scale)
         say(f"[{i}/{len(images)}] {image_name} ({lr.shape[1]}x{lr.shape[0]} LR)")
@@ -259,7 +274,9 @@ def evaluate(
                 if ref is not None:
                     pairs[name].append((image_name, outputs[name], outputs[ref["name"]]))
             per_model[name].append(row)
-        crops.append(_write_crop(crops_dir, image_name, hr, outputs, references, deployed, scale))
+        record, canvas = _crop(crops_dir, image_name, hr, outputs, references, deployed, scale)
+        crops.append(record)
+        canvases.append(canvas)
     models = []
     for name in names:
         rows = per_model[name]
@@ -320,9 +337,24 @@ def evaluate(
         # what `export` may remove when it replaces the artifacts these results describe
         "files_written": [os.path.relpath(c["file"], out) for c in crops],
     }
-    write_json(out / "eval.json", report, REPORT_DIGITS)
+    _write_results(out, crops, canvases, report)
     report["json"] = str(out / "eval.json")
     return report
+
+
+def _write_results(out: Path, crops: list[dict], canvases: list[np.ndarray], report: dict) -> None:
+    """The crops, then ``eval.json`` last: a failed or interrupted evaluation leaves ``out`` as it was
+    (no folder made, no previous crop replaced by half a new set)."""
+    from bnn_deploy.core.images import save_image
+
+    crops_dir = Path(report["crops_dir"])
+    try:
+        crops_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BnnDeployError(f"cannot create {crops_dir}: {exc.strerror or exc}; pass a writable --out") from exc
+    for record, canvas in zip(crops, canvases):
+        save_image(record["file"], canvas)
+    write_json(out / "eval.json", report, REPORT_DIGITS)
 
 
 # ---------------------------------------------------------------- pictures
@@ -359,10 +391,9 @@ def _window(diff: np.ndarray, size: int) -> tuple[int, int]:
     return where
 
 
-def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deployed, scale) -> dict:
-    """One PNG: HR | bicubic | float | binary | heat map, each zoomed ×:data:`ZOOM`; returns its record."""
-    from bnn_deploy.core.images import save_image
-
+def _crop(crops_dir: Path, image_name: str, hr, outputs, references, deployed, scale) -> tuple[dict, np.ndarray]:
+    """One side-by-side picture, HR | bicubic | float | binary | heat map, each zoomed ×:data:`ZOOM`:
+    its record (``file`` is where it goes in ``crops_dir``) and the picture."""
     float_name = (references.get("float-ref") or references.get("binary") or {}).get("name")
     binary = next(
         (d["name"] for fmt in _BINARY_PREFERENCE for d in deployed if d["format"] == fmt and d["role"] == "binary"),
@@ -391,8 +422,7 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
     # Keep a non-PNG source's suffix in the name, so a.png and a.jpg do not overwrite one crop.
     name = image_name if image_name.lower().endswith(".png") else f"{image_name}.png"
     path = crops_dir / name
-    save_image(path, canvas)
-    return {
+    record = {
         "image": image_name,
         "file": str(path),
         "window_hr": [left, top, size_w, size_h],
@@ -400,6 +430,7 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
         "diff_gain": DIFF_GAIN,
         "diff_between": [binary, against],
     }
+    return record, canvas
 
 
 def _side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:

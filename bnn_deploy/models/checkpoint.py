@@ -88,21 +88,28 @@ def read_checkpoint_file(path: str, trust_pickle: bool = False):
 
 
 def _unpickling_error(path: str, exc: pickle.UnpicklingError) -> BnnDeployError:
-    """A weights-only refusal of a Python object (the --trust-pickle case) or a damaged pickle."""
+    """A weights-only refusal of a Python object (the --trust-pickle case), of code, or a damaged pickle."""
     from bnn_deploy.models.file_kinds import describe_pickled_global
 
     message = str(exc)
-    name = describe_pickled_global(message)
-    if name is not None:
+    found = describe_pickled_global(message)
+    if found is not None and found[1]:
         return BnnDeployError(
-            f"{path} stores pickled Python objects ({name}, e.g. a whole nn.Module), which need full "
+            f"{path} would call {found[0]} when unpickled: it runs code, it holds no model weights; do not load "
+            "it (and do not pass --trust-pickle for it)"
+        )
+    if found is not None:
+        return BnnDeployError(
+            f"{path} stores pickled Python objects ({found[0]}, e.g. a whole nn.Module), which need full "
             "unpickling and that can run code from the file; pass --trust-pickle only if you trust its "
             "source, or save model.state_dict() in the code that made it"
         )
-    detail = message.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in message else message
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    detail = lines[1] if len(lines) > 1 and lines[0].startswith("Weights only load failed") else message
+    detail = first_line(detail.replace("WeightsUnpickler error:", ""), 200)
     return BnnDeployError(
-        f"{path} is a PyTorch file whose pickle cannot be read ({first_line(detail, 200)}); it is "
-        "damaged or was not written by torch.save; re-download or re-save it"
+        f"{path} is a PyTorch file whose pickle cannot be read ({detail}); it is damaged or was not written by "
+        "torch.save; re-download or re-save it"
     )
 
 

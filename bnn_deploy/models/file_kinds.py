@@ -52,6 +52,8 @@ def not_a_checkpoint(path: str) -> str | None:
         return f"{path} is an ONNX model, not a PyTorch checkpoint; {_ONNX_HINT}"
     if _is_safetensors(head):
         return f"{path} is a safetensors file, not a PyTorch checkpoint; load it with safetensors and {_RESAVE}"
+    if str(path).lower().endswith(".onnx"):
+        return f"{path} has an .onnx name but is neither a valid ONNX model nor a PyTorch checkpoint; re-export it"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return (
             f"{path} is a Python pickle that torch.save did not write (no PyTorch magic number); load it "
@@ -124,7 +126,10 @@ def _text(head: bytes) -> str | None:
     return f"a text file (it starts with {first!r})"
 
 
-def describe_pickled_global(message: str) -> str | None:
-    """The Python class a weights-only load refused (``__main__.Net``), or None if it refused something else."""
-    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
-    return match.group(1) if match else None
+def describe_pickled_global(message: str) -> tuple[str, bool] | None:
+    """``(name, blocked)`` of the Python global a weights-only load refused (``__main__.Net``;
+    ``blocked``: torch never allows its module, e.g. ``posix.system``), or None if it refused something else."""
+    match = re.search(r"\bGLOBAL ([\w.]+)", message)
+    if match is None:
+        return None
+    return match.group(1), bool(re.search(r"whose module \S+ is blocked", message))

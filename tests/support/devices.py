@@ -74,15 +74,9 @@ def _wait_for_banner(port: int, deadline: float) -> None:
     raise RuntimeError("sshd did not answer")
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
-    if not Path(SSHD).is_file():
-        pytest.skip(
-            "openssh-server is not installed (apt-get install openssh-server; .ci/apt-packages-devices.txt lists it)"
-        )
-    if os.geteuid() != 0:
-        pytest.skip("the throwaway sshd needs root here (privilege separation dir /run/sshd)")
-    d = tmp_path_factory.mktemp("sshd")
+def start_sshd(d: Path) -> tuple[Sshd, subprocess.Popen]:
+    """Start a throwaway sshd on 127.0.0.1 with its config, keys and log in ``d`` (needs root and
+    openssh-server); :func:`stop_sshd` ends it. Also used by ``benchmarks/hostile_sweep.py``."""
     host_key = keygen(d / "host_key")
     user_key = keygen(d / "user_key")
     wrong_key = keygen(d / "wrong_key")
@@ -107,28 +101,55 @@ LogLevel VERBOSE
 """)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    log = open(d / "sshd.log", "w")  # noqa: SIM115 -- sshd writes it for the whole session; closed at teardown
+    if check.returncode != 0:
+        raise RuntimeError(f"sshd -t refused the config: {check.stderr}")
+    log = open(d / "sshd.log", "w")  # noqa: SIM115 -- sshd writes it while it runs; closed by stop_sshd
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
+    proc.log = log
     try:
         _wait_for_banner(port, time.monotonic() + 15)
-        known = d / "known_hosts"
-        server = Sshd(
-            port=port,
-            dir=d,
-            host_key_pub=(d / "host_key.pub").read_text(),
-            user_key=user_key,
-            wrong_key=wrong_key,
-            known_hosts=known,
-            pid=proc.pid,
-            user="root",
-        )
-        known.write_text(server.known_line())
+    except BaseException:
+        stop_sshd(proc)
+        raise
+    server = Sshd(
+        port=port,
+        dir=d,
+        host_key_pub=(d / "host_key.pub").read_text(),
+        user_key=user_key,
+        wrong_key=wrong_key,
+        known_hosts=d / "known_hosts",
+        pid=proc.pid,
+        user="root",
+    )
+    server.known_hosts.write_text(server.known_line())
+    return server, proc
+
+
+def stop_sshd(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.log.close()
+
+
+def sshd_unavailable() -> str | None:
+    """Why no throwaway sshd can run here, or None."""
+    if not Path(SSHD).is_file():
+        return "openssh-server is not installed (apt-get install openssh-server; .ci/apt-packages-devices.txt lists it)"
+    if os.geteuid() != 0:
+        return "the throwaway sshd needs root here (privilege separation dir /run/sshd)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    why = sshd_unavailable()
+    if why:
+        pytest.skip(why)
+    server, proc = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
         yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stop_sshd(proc)
 
 
 def ssh_inventory(
