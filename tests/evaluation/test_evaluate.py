@@ -183,5 +183,8 @@ def test_an_interrupted_eval_leaves_its_output_folder_as_it_was(tmp_path_factory
 def test_an_overlap_the_exported_sizes_cannot_tile_with_is_refused_first(tmp_path_factory, tmp_path):
     export_dir = tiny_export(tmp_path_factory)
     proc = run_cli("eval", export_dir, "--overlap", "40", "--out", tmp_path / "ev")
-    assert proc.returncode == 1 and "--overlap 40 does not fit the tflite-float artifact's largest input size 48x32" in proc.stderr
+    assert (
+        proc.returncode == 1
+        and "--overlap 40 does not fit the tflite-float artifact's largest input size 48x32" in proc.stderr
+    )
     assert "pass --overlap 16" in proc.stderr and not (tmp_path / "ev").exists()
