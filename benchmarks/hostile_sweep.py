@@ -1152,67 +1152,34 @@ def _device_cases() -> list[Case]:
 
 def _runtime_cases() -> list[Case]:
     env = {"BNN_DEPLOY_RUNTIMES_DIR": "{W}/rt"}
-    no_docker = {**env, "PATH": "/nonexistent"}
+
+    def rt(name: str, args: list[str], says: str = "", **kw) -> Case:
+        kw.setdefault("fast", not kw.get("needs"))
+        return Case(f"rt_{name}", args, says=says, env={**env, **kw.pop("env", {})}, **kw)
+
+    build = ["build-runtime", "--target", "arm64"]
     return [
-        Case("rt_runtimes_empty", ["runtimes"], expect=0, env=env, fast=True),
-        Case("rt_build_nodocker", ["build-runtime", "--target", "arm64"], says="docker", env=no_docker, fast=True),
-        Case("rt_build_badtarget", ["build-runtime", "--target", "riscv"], says="unknown target", env=env, fast=True),
-        Case(
-            "rt_build_out_is_file",
-            ["build-runtime", "--target", "arm64", "--out", "{W}/img/good.png/sub"],
-            says="is a file",
-            env=env,
-            fast=True,
-        ),
-        Case(
-            "rt_from_binary_x86",
-            ["build-runtime", "--target", "arm64", "--from-binary", "/bin/ls"],
-            says="x86-64",
-            env=env,
-            fast=True,
-        ),
-        Case(
-            "rt_from_binary_text",
-            ["build-runtime", "--target", "arm64", "--from-binary", "{W}/dev/inv_good.toml"],
-            says="not an ELF",
-            env=env,
-            fast=True,
-        ),
-        Case(
-            "rt_from_binary_missing",
-            ["build-runtime", "--target", "arm64", "--from-binary", "{W}/nope"],
-            says="does not exist",
-            env=env,
-            fast=True,
-        ),
-        Case(
-            "rt_from_binary_with_out",
-            ["build-runtime", "--target", "arm64", "--from-binary", "/bin/ls", "--out", "{W}/rtout"],
-            says="--from-binary",
-            env=env,
-            fast=True,
-        ),
-        Case(
-            "rt_from_binary_arm64_android",
+        rt("runtimes_empty", ["runtimes"], expect=0),
+        rt("build_nodocker", build, "docker", env={"PATH": "/nonexistent"}),
+        rt("build_badtarget", ["build-runtime", "--target", "riscv"], "unknown target"),
+        rt("build_out_is_file", [*build, "--out", "{W}/img/good.png/sub"], "is a file"),
+        rt("from_binary_x86", [*build, "--from-binary", "/bin/ls"], "x86-64"),
+        rt("from_binary_text", [*build, "--from-binary", "{W}/dev/inv_good.toml"], "not an ELF"),
+        rt("from_binary_missing", [*build, "--from-binary", "{W}/nope"], "does not exist"),
+        rt("from_binary_with_out", [*build, "--from-binary", "/bin/ls", "--out", "{W}/rtout"], "--from-binary"),
+        rt(
+            "from_binary_arm64_android",
             ["build-runtime", "--target", "android-arm64", "--from-binary", "{W}/dev/aarch64"],
-            says="Android",
-            env=env,
+            "Android",
             needs="aarch64",
         ),
-        Case(
-            "rt_from_binary_arm64",
-            ["build-runtime", "--target", "arm64", "--from-binary", "{W}/dev/aarch64"],
-            expect=0,
-            env=env,
-            needs="aarch64",
-        ),
-        Case("rt_runtimes_after", ["runtimes"], expect=0, env=env, needs="aarch64"),
-        Case("rt_runtimes_tampered", ["runtimes"], expect=0, env=env, needs="aarch64", setup=_tamper_runtime),
-        Case(
-            "rt_bench_tampered_runtime",
+        rt("from_binary_arm64", [*build, "--from-binary", "{W}/dev/aarch64"], expect=0, needs="aarch64"),
+        rt("runtimes_after", ["runtimes"], expect=0, needs="aarch64"),
+        rt("runtimes_tampered", ["runtimes"], expect=0, needs="aarch64", setup=_tamper_runtime),
+        rt(
+            "bench_tampered_runtime",
             ["bench", "{E}", "--device", "pi4", "--host", f"pi@127.0.0.1:{_free_port()}"],
-            says="MODIFIED since registration",
-            env=env,
+            "MODIFIED since registration",
             needs="aarch64",
         ),
     ]

@@ -667,18 +667,23 @@ def test_adb_transport_through_real_adb_server(adb_device, tmp_path):
         tr.remove(str(board))
 
 
-def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path):
-    """The whole bench through the real adb server: lce via the lce_benchmark_model stand-in and
-    ONNX via the board Python runner; outputs equal the host's; the work dir is removed."""
-    port, serial = adb_device
+def _adb_board(tmp_path: Path, port: int, serial: str, python: str = sys.executable) -> tuple[Path, Path]:
+    """The stand-in device's work folder and an inventory naming it ``phone``."""
     board = tmp_path / "data_local_tmp"
     board.mkdir()
     inv = tmp_path / "devices.toml"
     inv.write_text(
         f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
-        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\n'
-        f'python = "{sys.executable}"\n'
+        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\npython = "{python}"\n'
     )
+    return board, inv
+
+
+def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path):
+    """The whole bench through the real adb server: lce via the lce_benchmark_model stand-in and
+    ONNX via the board Python runner; outputs equal the host's; the work dir is removed."""
+    board, inv = _adb_board(tmp_path, *adb_device)
+    serial = adb_device[1]
     report = bench_on_device(
         read_export(device_export),
         "phone",
@@ -698,14 +703,7 @@ def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path
 def test_interrupted_bench_over_adb_kills_the_device_command_then_cleans(adb_device, device_export, tmp_path, sig):
     """Ctrl-C or SIGTERM while lce_benchmark_model runs through the real adb server: the command's
     process group is killed on the device, then the work folder is removed."""
-    port, serial = adb_device
-    board = tmp_path / "data_local_tmp"
-    board.mkdir()
-    inv = tmp_path / "devices.toml"
-    inv.write_text(
-        f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
-        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\npython = "/bin/false"\n'
-    )
+    board, inv = _adb_board(tmp_path, *adb_device, python="/bin/false")
     hang = hanging_benchmark(tmp_path, write_fake_benchmark(tmp_path))
     args = ["bench", device_export, "--device", "phone", "--inventory", inv, "--runtime-bin", hang, "--runs", "1"]
     code, err = interrupt_cli(args, sig, (tmp_path / "running.pid").exists, cwd=tmp_path)
