@@ -21,7 +21,16 @@ def photo():
 # Tests that need what only `make test` installs (Debian packages: OpenSSH server, qemu-user, cross
 # compilers) or an emulated board. `make test-fast` deselects them with -m "not slow" instead of
 # letting them skip.
-NEEDS_APT = {"sshd", "arm64_root", "armhf_root", "aarch64_elf", "armhf_elf", "aarch64_dynamic_elf", "android_like_elf"}
+NEEDS_APT = {
+    "sshd",
+    "adb_server",  # Debian's adb
+    "arm64_root",
+    "armhf_root",
+    "aarch64_elf",
+    "armhf_elf",
+    "aarch64_dynamic_elf",
+    "android_like_elf",
+}
 
 
 def pytest_collection_modifyitems(config, items):
