@@ -23,6 +23,7 @@ def photo():
 # letting them skip.
 NEEDS_APT = {
     "sshd",
+    "adb_server",  # Debian's adb
     "arm64_root",
     "armhf_root",
     "aarch64_elf",

@@ -10,7 +10,9 @@ Errors the user can fix are :class:`~bnn_deploy.core.errors.BnnDeployError` and 
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
@@ -29,9 +31,40 @@ for _family in (models, export, evaluate, bench, predict, profile, report, devic
     _family.register(cli)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt.
+
+    Python's default SIGTERM ends the process at once, running no ``finally``: a board command
+    would keep running there with its work folder left behind, and staging folders would stay.
+    As an exception, every cleanup Ctrl-C gets runs for ``kill`` (and CI timeouts) too.
+    """
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn errors into one line on stderr and a non-zero exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Exit 130 for Ctrl-C, 143 for SIGTERM (the shell's 128 + signal number)."""
+    if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+        click.echo("error: terminated (SIGTERM); nothing was written", err=True)
+        return 128 + int(signal.SIGTERM)
+    click.echo("error: interrupted; nothing was written", err=True)
+    return 130
+
+
+def _run(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         # Without standalone mode click returns a command's click.exceptions.Exit code (e.g. compare's 3).
@@ -43,17 +76,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("error: interrupted; nothing was written", err=True)
-        return 130
+    except click.exceptions.Abort as exc:  # click's wrapper of KeyboardInterrupt
+        return _interrupted(exc)
     except BnnDeployError as exc:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)
         return 1
-    except KeyboardInterrupt:
-        click.echo("error: interrupted; nothing was written", err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except Exception as exc:  # a bug: still one line, with the way to see more
         if debug:
             raise

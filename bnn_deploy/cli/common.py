@@ -68,11 +68,18 @@ class Output:
             click.echo(f"wrote {self.json_out}", err=True)
 
 
+def _check_k(ctx, param, value):
+    from bnn_deploy.core.values import check_k
+
+    return check_k(value)
+
+
 k_option = click.option(
     "--k",
     "k",
     type=float,
     default=None,
+    callback=_check_k,
     help="BBCU amplification factor (not stored in official checkpoints; default 130; checkpoints only).",
 )
 trust_pickle_option = click.option(

@@ -97,7 +97,13 @@ def build_runtime_cmd(target, out_dir, context_dir, from_binary, bazel_jobs, baz
     if from_binary is not None:
         given = [
             flag
-            for flag, value in (("--print-plan", print_plan), ("--bazel-jobs", bazel_jobs), ("--bazel-ram", bazel_ram))
+            for flag, value in (
+                ("--print-plan", print_plan),
+                ("--bazel-jobs", bazel_jobs),
+                ("--bazel-ram", bazel_ram),
+                ("--out", out_dir),
+                ("--context", context_dir),
+            )
             if value
         ]
         if given:

@@ -14,6 +14,7 @@ files and writes ``manifest.json`` last (its schema: ``docs/manifest.md``).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from bnn_deploy.conversion import pipeline
 from bnn_deploy.conversion.export_folder import Changes, commit, export_folder
+from bnn_deploy.conversion.memory_check import check_fits
 from bnn_deploy.conversion.sources import Source, is_onnx_path, load_source
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, scratch_dir
@@ -69,8 +71,8 @@ def check_request(formats, input_sizes, target, float_ref, min_parity_db) -> tup
         sizes.append((w, h))
     if not sizes:
         raise BnnDeployError("no --input-size given; give e.g. --input-size 320x180")
-    if not min_parity_db == min_parity_db:
-        raise BnnDeployError("--min-parity-db is NaN; give a number of dB such as 60")
+    if not math.isfinite(min_parity_db):
+        raise BnnDeployError(f"--min-parity-db is {min_parity_db}; give a finite number of dB such as 60")
     return formats, list(dict.fromkeys(sizes))
 
 
@@ -237,6 +239,11 @@ def export_model(
             "--format onnx exports a checkpoint to ONNX, and the source already is ONNX; drop onnx from --format"
         )
     ref_path = resolve_model_path(os.fspath(float_ref)) if float_ref is not None else None
+    if ref_path is not None and not os.path.isfile(ref_path):
+        raise BnnDeployError(
+            f"--float-ref {float_ref} not found; give a float model's checkpoint or .onnx file, or a bundled "
+            "model name (bnn-deploy models lists them)"
+        )
     started = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT_ROOT) / Path(source).stem
     with (
@@ -263,6 +270,7 @@ def export_model(
             say(f"loading the float reference {float_ref}")
             os.makedirs(workdir / "ref")  # its ONNX may share the model's file name
             ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
+        check_fits([s.onnx_model for s in (src, ref) if s is not None], sizes)
         ex = _Exporter(staging, settings)
         for size in sizes:
             if {"lce", "lce-int8", "tflite-float"} & set(formats):

@@ -131,7 +131,8 @@ def _check_image_input(onnx_model, path: str) -> None:
 def load_onnx(path: str | os.PathLike):
     """Load and validate an ONNX SR model; every user-fixable problem is a one-line BnnDeployError.
 
-    Checks: the file exists and parses, ``onnx.checker`` accepts it, it has exactly one input
+    Checks: the file exists and parses, tensors kept in external data files name files inside the
+    model's folder (:func:`_load_external_data`), ``onnx.checker`` accepts it, it has exactly one input
     (initializers listed as inputs are ignored) of type float32, rank 4 (NCHW) and 3 channels
     when static, and one output.
     """
@@ -142,18 +143,63 @@ def load_onnx(path: str | os.PathLike):
     if not path.is_file():
         raise BnnDeployError(f"{path} not found; give the path of an existing .onnx file")
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise BnnDeployError(f"{path} is not a valid ONNX file: {first_line(exc)}; re-export it") from exc
     if model.ir_version == 0 or not model.graph.node:
         # Protobuf parses many byte strings as a (nearly) empty message instead of failing.
         raise BnnDeployError(f"{path} is not a valid ONNX file: no IR version or no graph nodes; re-export it")
+    _load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
         raise BnnDeployError(f"{path} is not a valid ONNX file: {first_line(exc)}; re-export it") from exc
     _check_image_input(model, str(path))
     return model
+
+
+def _tensors(graph):
+    """Every TensorProto of ``graph``: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)
+
+
+def _load_external_data(model, path: Path) -> None:
+    """Read the tensors kept in external files, after checking each file is inside the model's folder.
+
+    A model file must not make bnn-deploy read other files: a location that is absolute, climbs
+    out with ``..`` or is a symlink leading out of the folder is refused, as is a missing file.
+    """
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    folder = path.resolve().parent
+    external = [t for t in _tensors(model.graph) if uses_external_data(t)]
+    for tensor in external:
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or folder not in target.parents:
+            raise BnnDeployError(
+                f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, outside the model's folder "
+                f"{folder}; refusing to read it — keep the external data file next to the .onnx and re-save the model"
+            )
+        if not target.is_file():
+            raise BnnDeployError(
+                f"{path}: tensor {tensor.name!r} keeps its data in {location!r}, which is missing; copy it "
+                "next to the .onnx (external data travels with the model file)"
+            )
+    if external:
+        try:
+            load_external_data_for_model(model, str(folder))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise BnnDeployError(
+                f"{path}: cannot read its external data ({first_line(exc)}); re-export the model"
+            ) from exc
 
 
 def read_metadata(onnx_model) -> dict:

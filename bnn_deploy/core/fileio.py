@@ -226,3 +226,24 @@ def check_output_path(path: str | os.PathLike | None, option: str, *, suffixes: 
         raise BnnDeployError(f"cannot write {option} {path}: its folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise BnnDeployError(f"cannot write {option} {path}: permission denied; choose a writable location")
+
+
+def check_output_dir(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse, before any work, an output folder that could not be created or written at the end.
+
+    It must be a folder if it exists (and writable), else the nearest folder above it that exists
+    must be writable (the missing ones are made there). ``None`` (not asked for) passes.
+    """
+    from bnn_deploy.core.errors import BnnDeployError
+
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BnnDeployError(f"{option} {path} is a file, not a folder; give a folder path")
+    base = next(p for p in [path.absolute(), *path.absolute().parents] if p.exists())
+    if not base.is_dir():
+        raise BnnDeployError(f"cannot write {option} {path}: {base} is a file, not a folder; choose another path")
+    if not os.access(base, os.W_OK | os.X_OK):
+        where = "it" if base == path.absolute() else str(base)
+        raise BnnDeployError(f"cannot write {option} {path}: {where} is not writable; choose a writable location")

@@ -1,7 +1,8 @@
-"""Parse and check the values options take: sizes (WxH), memory amounts, thread-count lists, TCP ports."""
+"""Parse and check the values options take: sizes (WxH), memory amounts, thread-count lists, TCP ports, BBCU's k."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from bnn_deploy.core.errors import BnnDeployError
@@ -95,3 +96,17 @@ def parse_percent(text: str, option: str) -> float:
     if not match:
         raise BnnDeployError(f"{option} {text!r} is not a percentage; give e.g. {option} 5%")
     return float(match.group(1)) / 100.0
+
+
+def check_k(value: float | None, option: str = "--k") -> float | None:
+    """BBCU's amplification factor ``k`` if it is a finite positive number (``None``: the default).
+
+    ``inf`` passed every check before and made the model output NaN only after the work was done.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise BnnDeployError(
+            f"{option} {value!r} must be a finite number above 0 (BBCU's amplification; the default is 130)"
+        )
+    return float(value)

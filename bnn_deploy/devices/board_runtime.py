@@ -91,9 +91,25 @@ def register_runtime(path, target: str, *, origin: str = "file") -> dict:
 
 
 def find_runtime(target: str) -> Path | None:
-    """The registered binary for ``target``, or ``None`` if none is registered."""
-    path = runtime_path(target)
-    return path if path.is_file() else None
+    """The registered binary for ``target``, or ``None`` if none is registered.
+
+    The binary must still have the sha256 recorded when it was registered: one changed since
+    (rebuilt or copied over by hand, truncated, tampered with) is not the tool that was checked for
+    the target, and a bench must not push it to a board (``runtimes`` shows it as MODIFIED).
+    """
+    info = runtime_info(target)
+    if not info["registered"]:
+        return None
+    if not info["intact"]:
+        recorded = info.get("recorded_sha256")
+        was = f"registered {recorded[:16]}" if recorded else f"no readable record {_sidecar(Path(info['path']))}"
+        raise BnnDeployError(
+            f"the registered lce_benchmark_model for {target} ({info['path']}) was MODIFIED since "
+            f"registration (sha256 now {info['sha256'][:16]}, {was}); register it again with "
+            f"`bnn-deploy build-runtime --target {target} --from-binary FILE` or rebuild it with "
+            f"`bnn-deploy build-runtime --target {target}`"
+        )
+    return Path(info["path"])
 
 
 def runtime_info(target: str) -> dict:
@@ -107,8 +123,9 @@ def runtime_info(target: str) -> dict:
     except (OSError, ValueError):
         info["sidecar"] = "missing or unreadable"
     actual = sha256_file(path)
-    info["intact"] = info.get("sha256") == actual
-    info["sha256"] = actual
+    recorded = info.pop("sha256", None)
+    recorded = recorded if isinstance(recorded, str) else None
+    info.update(intact=recorded == actual, sha256=actual, recorded_sha256=recorded)
     return info
 
 
@@ -124,7 +141,12 @@ def render_runtimes(records: list[dict]) -> str:
         if not rec["registered"]:
             lines.append(f"  {rec['target']:<14} not registered  (bnn-deploy build-runtime --target {rec['target']})")
             continue
-        note = "" if rec.get("intact") else "  MODIFIED since registration: register it again"
+        note = (
+            ""
+            if rec.get("intact")
+            else f"  MODIFIED since registration: register it again (bnn-deploy build-runtime --target "
+            f"{rec['target']} --from-binary FILE)"
+        )
         lines.append(f"  {rec['target']:<14} {rec['path']}")
         lines.append(
             f"  {'':<14} {rec.get('elf_machine', '?')} {rec.get('elf_bits', '?')}-bit, "

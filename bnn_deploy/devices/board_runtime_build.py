@@ -351,6 +351,13 @@ def build_runtime(
     ``runner`` starts the build (``subprocess.Popen`` or a stand-in with the same interface).
     Returns what was built and where it was registered.
     """
+    from bnn_deploy.core.fileio import check_output_dir
+    from bnn_deploy.devices.board_runtime import ENV_DIR, runtimes_dir
+
+    get_target(target)
+    # Both places the result goes are checked before a build of many minutes.
+    check_output_dir(out_dir, "--out")
+    check_output_dir(runtimes_dir() / target, f"the runtimes store (set {ENV_DIR} to move it)")
     plan = build_plan(target, out_dir, context_dir=context_dir, bazel_jobs=bazel_jobs, bazel_ram=bazel_ram)
     buildx = check_docker()
     builder = check_builder(plan["platform"])

@@ -112,11 +112,15 @@ def load_inventory(path=None) -> dict[str, dict]:
     validated: known keys with the right types, a known profile and transport.
     """
     file = inventory_path(path)
-    explicit = bool(path or os.environ.get(ENV_FILE))
     if not file.is_file():
-        if explicit:
+        if path:
             raise BnnDeployError(
                 f"inventory {file} does not exist; create it (see docs/devices.md) or leave out --inventory"
+            )
+        if os.environ.get(ENV_FILE):
+            raise BnnDeployError(
+                f"inventory {file} (named by ${ENV_FILE}) does not exist; create it (see docs/devices.md) "
+                f"or unset {ENV_FILE}"
             )
         return {}
     try:
@@ -188,9 +192,14 @@ def resolve_device(
 ) -> Device:
     """The board named ``device`` (inventory entry or profile) with per-run overrides applied.
 
-    ``host`` (``user@addr[:port]``) selects SSH, ``serial`` selects ADB. Raises a one-line
+    ``host`` (``user@addr[:port]``) selects SSH, ``serial`` selects ADB (not both). Raises a one-line
     :class:`BnnDeployError` for an unknown name or a board that cannot be reached as configured.
     """
+    if host is not None and serial is not None:
+        raise BnnDeployError(
+            f"--host {host} (SSH) and --serial {serial} (ADB) are two ways to reach a board; give only the one "
+            f"that reaches {device}"
+        )
     entries = load_inventory(inventory)
     if device in entries:
         entry = dict(entries[device])

@@ -8,8 +8,13 @@ commands are ``sh`` command lines (quote arguments with :func:`shlex.quote`).
 
 Every remote command is started as ``echo $$; exec sh -c CMD`` (ADB: without ``exec``, to echo the
 exit code afterwards) so the transport learns the PID of the process group that runs it (sshd and
-adbd start it as a session leader; the local runner uses a new session): on a timeout the whole
-group is killed on the board, not just our end of the connection.
+adbd start it as a session leader; the local runner uses a new session). Whenever a command does
+not finish normally — its timeout, Ctrl-C, SIGTERM (the CLI turns it into an exception), any error
+— the whole group is killed on the board, not just our end of the connection: closing a channel
+does not stop a command started without a terminal, which would keep the board's CPU busy after
+its work folder is gone. When the connection itself died, the group is remembered and killed
+first thing after reconnecting (:meth:`remove` reconnects to clean the work folder), so the
+order is always: kill the command, then remove its folder.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import contextlib
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bnn_deploy.core.errors import BnnDeployError, last_line
 
@@ -70,22 +75,53 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def wrap_command(command: str) -> str:
-    """``echo $$; exec sh -c COMMAND``: print the PID (= process group) first, then run."""
-    return f"echo $$; exec sh -c {shlex.quote(command)}"
+class RemoteGroup(NamedTuple):
+    """A command's process group on the board: its leader's PID and start time (clock ticks since boot).
+
+    The start time tells a later kill whether PID still is our command and not a new process that
+    got the same number (after the board rebooted, say); ``""`` where ``/proc`` cannot tell.
+    """
+
+    pid: int
+    start: str = ""
 
 
-def split_pid(stdout: str) -> tuple[int | None, str]:
-    """Take the PID line that :func:`wrap_command` prints off ``stdout``."""
+# The first line every wrapped command prints: PID and its start time (field 22 of /proc/PID/stat;
+# the shell's name "sh" has no space, so plain field counting is right here).
+_ANNOUNCE = "echo $$ $(cut -d' ' -f22 /proc/$$/stat 2>/dev/null)"
+
+
+def wrap_command(command: str, *, keep_shell: bool = False) -> str:
+    """``COMMAND`` announcing its process group first (:func:`split_group` reads it back).
+
+    ``keep_shell``: run it under the announcing shell instead of ``exec`` (ADB, which echoes the
+    exit code afterwards).
+    """
+    return f"{_ANNOUNCE}; {'' if keep_shell else 'exec '}sh -c {shlex.quote(command)}"
+
+
+def split_group(stdout: str) -> tuple[RemoteGroup | None, str]:
+    """Take the first line that :func:`wrap_command` prints off ``stdout`` (None until it is complete)."""
     first, sep, rest = stdout.partition("\n")
-    if first.strip().isdigit():
-        return int(first.strip()), rest
+    fields = first.split()
+    if sep and fields and fields[0].isdigit() and len(fields) <= 2 and all(f.isdigit() for f in fields):
+        return RemoteGroup(int(fields[0]), fields[1] if len(fields) == 2 else ""), rest
     return None, stdout
 
 
-def kill_group_command(pid: int) -> str:
-    """Kill process group ``pid`` (and the process itself where groups are not supported)."""
-    return f"kill -s KILL -- -{pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null; true"
+def kill_group_command(group: RemoteGroup, *, if_same: bool = False) -> str:
+    """Kill ``group`` (and its leader where groups are not supported).
+
+    ``if_same``: only if its leader still has the recorded start time (for groups remembered
+    across a lost connection, whose PID may have been reused since).
+    """
+    pid = group.pid
+    kill = f"kill -s KILL -- -{pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null"
+    if if_same and group.start:
+        # Field 22 counted after the ") " that ends the command name, which may hold spaces.
+        now = f"$(sed 's/^.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f20)"
+        kill = f'[ "{now}" = "{group.start}" ] && {{ {kill}; }}'
+    return f"{kill}; true"
 
 
 def timeout_error(description: str, command: str, timeout: float) -> CommandTimeout:

@@ -23,11 +23,13 @@ from bnn_deploy.core.fileio import atomic_path
 from bnn_deploy.core.values import parse_port
 from bnn_deploy.devices.transport import (
     ConnectionLost,
+    RemoteGroup,
     RunResult,
     check_removable,
     kill_group_command,
-    split_pid,
+    split_group,
     timeout_error,
+    wrap_command,
 )
 
 ANDROID_WORK_DIR = "/data/local/tmp"
@@ -81,6 +83,7 @@ class AdbTransport:
         self.serial = serial
         self.device = self.client.device(serial)
         self.description = f"adb device {serial}"
+        self._orphans: list[RemoteGroup] = []  # groups of commands whose stream was cut
 
     def _check_server(self) -> None:
         """Fail clearly if no adb server listens (adbutils would silently start one on 5037)."""
@@ -105,53 +108,81 @@ class AdbTransport:
             ) from None
 
     def run(self, command: str, *, timeout: float) -> RunResult:
-        """Run ``command`` in ``adb shell``; kill it on the device after ``timeout`` seconds."""
+        """Run ``command`` in ``adb shell``; kill it on the device on timeout, interrupt or error."""
         adbutils = _adbutils()
         marker = f"BNN_EXIT_{secrets.token_hex(4)}:"
-        # Not wrap_command's `exec`: the outer shell must survive to print the exit code.
-        full = f"echo $$; sh -c {shlex.quote(command)}; echo {marker}$?"
+        # The announcing shell stays (no exec): it prints the exit code afterwards.
+        full = f"{wrap_command(command, keep_shell=True)}; echo {marker}$?"
         start = time.monotonic()
-        deadline = start + timeout
         try:
             conn = self.device.shell(full, stream=True, timeout=self.connect_timeout)
         except (adbutils.AdbError, OSError) as exc:
             raise self._lost(command, exc) from None
         data = bytearray()
+        ended = False
         try:
-            sock = conn.conn
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    pid, _ = split_pid(data.decode("utf-8", "replace"))
-                    conn.close()
-                    self._kill(pid)
-                    raise timeout_error(self.description, command, timeout)
-                sock.settimeout(min(remaining, 1.0))
-                try:
-                    chunk = sock.recv(65536)
-                except TimeoutError:
-                    continue
-                except OSError as exc:
-                    raise self._lost(command, exc) from None
-                if not chunk:
-                    break
-                data += chunk
+            ended = self._collect(conn.conn, data, start + timeout, command)
         finally:
+            if not ended:  # its timeout, Ctrl-C, SIGTERM or a lost connection: stop it on the device
+                self._stop(conn.conn, data)
             conn.close()
+        if not ended:
+            raise timeout_error(self.description, command, timeout)
         text = data.decode("utf-8", "replace")
         body, sep, code = text.rpartition(marker)
-        if not sep:
+        if not sep:  # the stream was cut: the command may still run
+            group, _ = split_group(text)
+            self._orphans += [group] if group else []
             raise self._lost(command, None)
-        _, stdout = split_pid(body)
+        _, stdout = split_group(body)
         return RunResult(command, int(code.strip() or 255), stdout, "", time.monotonic() - start)
 
-    def _kill(self, pid: int | None) -> None:
-        if pid is None:
-            return
+    def _collect(self, sock, data: bytearray, deadline: float, command: str) -> bool:
+        """Read the output until the stream ends (True) or ``deadline`` passes (False)."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            sock.settimeout(min(remaining, 1.0))
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                raise self._lost(command, exc) from None
+            if not chunk:
+                return True
+            data += chunk
+
+    def _stop(self, sock, data: bytearray, grace: float = 2.0) -> None:
+        """Kill the command on the device (its PID line read first if need be); else remember its group."""
+        deadline = time.monotonic() + grace
+        group, _ = split_group(data.decode("utf-8", "replace"))
+        while group is None and time.monotonic() < deadline:
+            try:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = sock.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            group, _ = split_group(data.decode("utf-8", "replace"))
+        if group is not None and not self._kill(group):
+            self._orphans.append(group)
+
+    def _kill(self, group: RemoteGroup, *, if_same: bool = False) -> bool:
+        """Kill ``group`` on the device through a new shell; False if that could not be done."""
         try:
-            self.device.shell(kill_group_command(pid), timeout=self.connect_timeout)
+            self.device.shell(kill_group_command(group, if_same=if_same), timeout=self.connect_timeout)
         except Exception:
-            pass
+            return False
+        return True
+
+    def _kill_orphans(self) -> None:
+        """Kill the groups of commands whose stream was cut, if they still run (and are still ours)."""
+        while self._orphans and self._kill(self._orphans[0], if_same=True):
+            self._orphans.pop(0)
 
     def _lost(self, what: str, exc: BaseException | None) -> ConnectionLost:
         detail = f" ({type(exc).__name__}: {exc})" if exc else ""
@@ -192,6 +223,7 @@ class AdbTransport:
     def remove(self, remote: str) -> None:
         """``rm -rf`` one of our work directories."""
         check_removable(remote)
+        self._kill_orphans()  # nothing may still run in the folder as it goes
         self.run(f"rm -rf -- {shlex.quote(remote)}", timeout=60).check(f"removing {remote}")
 
     def close(self) -> None:

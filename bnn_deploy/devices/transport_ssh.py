@@ -25,10 +25,11 @@ from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import atomic_path
 from bnn_deploy.devices.transport import (
     ConnectionLost,
+    RemoteGroup,
     RunResult,
     check_removable,
     kill_group_command,
-    split_pid,
+    split_group,
     timeout_error,
     wrap_command,
 )
@@ -145,6 +146,7 @@ class SshTransport:
         self.description = host_label(self.user, host, self.port)
         self._client = None
         self._sftp = None
+        self._orphans: list[RemoteGroup] = []  # groups of commands cut off by a lost connection
         self.connect()
 
     # ------------------------------------------------------------ connection
@@ -274,7 +276,7 @@ class SshTransport:
     # ------------------------------------------------------------ commands
 
     def run(self, command: str, *, timeout: float) -> RunResult:
-        """Run ``command`` on the board; kill it there and raise after ``timeout`` seconds."""
+        """Run ``command`` on the board; kill it there on timeout, interrupt or error (module docstring)."""
         if not self._alive():
             raise ConnectionLost(f"the SSH connection to {self.description} is closed; check the board and rerun")
         start = time.monotonic()
@@ -284,46 +286,73 @@ class SshTransport:
         except Exception as exc:
             raise self._lost(command, exc) from None
         out, err = bytearray(), bytearray()
-        deadline = start + timeout
+        ended = False
         try:
-            while True:
-                busy = False
-                if channel.recv_ready():
-                    out += channel.recv(65536)
-                    busy = True
-                if channel.recv_stderr_ready():
-                    err += channel.recv_stderr(65536)
-                    busy = True
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    break
-                if channel.closed or not self._alive():
-                    break
-                if time.monotonic() > deadline:
-                    pid, _ = split_pid(out.decode("utf-8", "replace"))
-                    self._kill(pid)
-                    raise timeout_error(self.description, command, timeout)
-                if not busy:
-                    time.sleep(_POLL)
+            ended = self._collect(channel, out, err, start + timeout)
         finally:
+            if not ended:  # its timeout, Ctrl-C, SIGTERM or an error here: stop it on the board
+                self._stop(channel, out)
             channel.close()
+        if not ended:
+            raise timeout_error(self.description, command, timeout)
         status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        group, stdout = split_group(out.decode("utf-8", "replace"))
         if status == -1 and self._dying():
             # paramiko closes the channel (status -1) slightly before it marks the transport dead.
+            if group is not None:
+                self._orphans.append(group)  # killed after reconnecting, before the cleanup
             raise self._lost(command, None)
-        _, stdout = split_pid(out.decode("utf-8", "replace"))
         return RunResult(command, status, stdout, err.decode("utf-8", "replace"), time.monotonic() - start)
 
-    def _kill(self, pid: int | None) -> None:
-        """Kill the timed-out command's process group on the board (best effort)."""
-        if pid is None or not self._alive():
-            return
+    def _collect(self, channel, out: bytearray, err: bytearray, deadline: float) -> bool:
+        """Read the command's output until it ends or the connection goes (True), or ``deadline`` (False)."""
+        while True:
+            busy = False
+            if channel.recv_ready():
+                out += channel.recv(65536)
+                busy = True
+            if channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+                busy = True
+            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                return True
+            if channel.closed or not self._alive():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            if not busy:
+                time.sleep(_POLL)
+
+    def _stop(self, channel, out: bytearray, grace: float = 2.0) -> None:
+        """Kill the command of ``channel`` on the board; if the connection is gone, remember its group."""
+        deadline = time.monotonic() + grace
+        group, _ = split_group(out.decode("utf-8", "replace"))
+        while group is None and time.monotonic() < deadline and not channel.closed and self._alive():
+            if channel.recv_ready():  # the PID line was not read yet
+                out += channel.recv(65536)
+                group, _ = split_group(out.decode("utf-8", "replace"))
+            else:
+                time.sleep(_POLL)
+        if group is not None and not self._kill(group):
+            self._orphans.append(group)
+
+    def _kill(self, group: RemoteGroup, *, if_same: bool = False) -> bool:
+        """Kill ``group`` on the board over a new channel; False if that could not be done."""
+        if not self._alive():
+            return False
         try:
             channel = self._client.get_transport().open_session(timeout=self.connect_timeout)
-            channel.exec_command(kill_group_command(pid))
+            channel.exec_command(kill_group_command(group, if_same=if_same))
             channel.recv_exit_status()
             channel.close()
         except Exception:
-            pass
+            return False
+        return True
+
+    def _kill_orphans(self) -> None:
+        """Kill the groups of commands whose connection died, if they still run (and are still ours)."""
+        while self._orphans and self._kill(self._orphans[0], if_same=True):
+            self._orphans.pop(0)
 
     def _lost(self, what: str, exc: BaseException | None) -> ConnectionLost:
         short = what if len(what) < 100 else what[:97] + "..."
@@ -380,7 +409,11 @@ class SshTransport:
             raise BnnDeployError(f"cannot download {self.description}:{remote} ({exc})") from None
 
     def remove(self, remote: str) -> None:
-        """``rm -rf`` one of our work directories, reconnecting first if the connection dropped."""
+        """``rm -rf`` one of our work directories, reconnecting first if the connection dropped.
+
+        Commands cut off by a lost connection are killed first, so nothing runs in the folder as it goes.
+        """
         check_removable(remote)
         self._ensure_connected()
+        self._kill_orphans()
         self.run(f"rm -rf -- {shlex.quote(remote)}", timeout=60).check(f"removing {remote}")

@@ -52,6 +52,19 @@ def min_image_side(scale: int) -> int:
     return _SSIM_WINDOW + 2 * scale
 
 
+def image_files(images_dir: str) -> list[Path]:
+    """The image files of ``--images DIR`` (sorted); a missing or empty folder is a one-line error."""
+    folder = Path(images_dir)
+    if not folder.is_dir():
+        raise BnnDeployError(f"--images {folder} is not a directory; give a folder of PNG/JPEG images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise BnnDeployError(
+            f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); add some or pick another folder"
+        )
+    return files
+
+
 def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.ndarray]]:
     """``[(name, HR image)]`` from ``images_dir`` (sorted), or the bundled held-out photos."""
     from bnn_deploy.core.images import load_image
@@ -60,15 +73,7 @@ def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.n
     if images_dir is None:
         images = holdout_photos()
     else:
-        folder = Path(images_dir)
-        if not folder.is_dir():
-            raise BnnDeployError(f"--images {folder} is not a directory; give a folder of PNG/JPEG images")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise BnnDeployError(
-                f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}); add some or pick another folder"
-            )
-        images = [(p.name, load_image(p)) for p in files]
+        images = [(p.name, load_image(p)) for p in image_files(images_dir)]
     need = min_image_side(scale)
     for name, img in images:
         h, w = img.shape[:2]
@@ -78,6 +83,36 @@ def load_eval_images(images_dir: str | None, scale: int) -> list[tuple[str, np.n
                 f"{need}x{need} HR pixels); remove it or use larger images"
             )
     return images
+
+
+def check_request(target: str, images_dir: str | None, out_dir: str | None, k: float | None = None) -> Path:
+    """Every path ``eval`` reads or writes, checked before anything loads; returns the output folder.
+
+    ``target`` must be an export folder, a checkpoint file or a bundled model's name; ``--images``
+    a folder holding images; the output folder (``--out``, else ``EXPORT_DIR/eval`` or
+    ``bnn-deploy-out/eval/NAME``) creatable and writable — found out at the end, that cost the
+    whole evaluation.
+    """
+    from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, check_output_dir
+    from bnn_deploy.models.zoo import resolve_model_path
+
+    if os.path.isdir(target):
+        if k is not None:
+            raise BnnDeployError(f"--k applies to a checkpoint, and {target} is an export folder; drop --k")
+        default = Path(target) / "eval"
+    else:
+        path = resolve_model_path(target)
+        if not os.path.isfile(path):
+            raise BnnDeployError(
+                f"{target} not found; give an export folder, a checkpoint (.pt/.pth) or a bundled model "
+                "name (bnn-deploy models lists them)"
+            )
+        default = Path(DEFAULT_OUT_ROOT) / "eval" / Path(path).stem
+    if images_dir is not None:
+        image_files(images_dir)
+    out = Path(out_dir) if out_dir is not None else default
+    check_output_dir(out, "--out" if out_dir is not None else "the default output folder (choose one with --out)")
+    return out
 
 
 # ---------------------------------------------------------------- what runs
@@ -151,6 +186,23 @@ def _deployed(exp, budget: int | None) -> list[dict]:
     return out
 
 
+def _check_overlap(exp, overlap: int, *, explicit: bool) -> None:
+    """Refuse, before loading any model, an overlap no exported size of some format can tile with."""
+    largest: dict[tuple[str, str], tuple[int, int]] = {}
+    for art in exp.artifacts:
+        if art.input_hw is not None:
+            key = (art.format, art.role)
+            largest[key] = max(largest.get(key, (0, 0)), tuple(art.input_hw), key=lambda hw: hw[0] * hw[1])
+    for (fmt, _), hw in largest.items():
+        side = min(hw)
+        if overlap >= side:
+            what = f"--overlap {overlap}" if explicit else f"the default tile overlap ({overlap} LR px)"
+            raise BnnDeployError(
+                f"{what} does not fit the {fmt} artifact's largest input size {hw[1]}x{hw[0]}: tiles must overlap "
+                f"by less than {side} px; pass --overlap {side // 2} (or export a larger --input-size)"
+            )
+
+
 # ---------------------------------------------------------------- the evaluation
 
 
@@ -173,6 +225,8 @@ def evaluate(
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP, predict_image
 
     say = progress or (lambda _m: None)
+    out = check_request(target, images_dir, out_dir, k)
+    overlap_given = overlap is not None
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
     is_export = os.path.isdir(target)
     references: dict[str, dict] = {}  # role -> {name, predict}
@@ -181,6 +235,7 @@ def evaluate(
         from bnn_deploy.core.exports import read_export
 
         exp = read_export(target)
+        _check_overlap(exp, overlap, explicit=overlap_given)
         scale, source = exp.scale, exp.path
         model_source = exp.manifest.source.identity()
         for role in ("binary", "float-ref"):
@@ -189,7 +244,6 @@ def evaluate(
                 references[role] = {"name": ref[0].name, "file": ref[0].file, "predict": _pytorch_predict(ref[0].file)}
         deployed = _deployed(exp, memory_budget)
         notes = list(exp.notes)
-        default_out = Path(exp.path) / "eval"
     else:
         from bnn_deploy.core.manifest import SourceInfo
         from bnn_deploy.models.checkpoint import load_checkpoint
@@ -203,19 +257,13 @@ def evaluate(
             "predict": _pytorch_predict(loaded.path, model=loaded.model),
         }
         notes = []
-        default_out = Path("bnn-deploy-out") / "eval" / loaded.name
-    out = Path(out_dir) if out_dir is not None else default_out
     images = load_eval_images(images_dir, scale)
     crops_dir = out / "crops"
-    try:
-        crops_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BnnDeployError(f"cannot create {crops_dir}: {exc.strerror or exc}; pass a writable --out") from exc
 
     names = ["bicubic"] + [r["name"] for r in references.values()] + [d["name"] for d in deployed]
     per_model: dict[str, list[dict]] = {n: [] for n in names}
     pairs: dict[str, list] = {d["name"]: [] for d in deployed}  # (image, output, its PyTorch reference's)
-    crops = []
+    crops, canvases = [], []  # written only once every image has been scored
     for i, (image_name, hr_full) in enumerate(images, 1):
         lr, hr = lr_hr_pair(hr_full, scale)
         say(f"[{i}/{len(images)}] {image_name} ({lr.shape[1]}x{lr.shape[0]} LR)")
@@ -236,7 +284,9 @@ def evaluate(
                 if ref is not None:
                     pairs[name].append((image_name, outputs[name], outputs[ref["name"]]))
             per_model[name].append(row)
-        crops.append(_write_crop(crops_dir, image_name, hr, outputs, references, deployed, scale))
+        record, canvas = _crop(crops_dir, image_name, hr, outputs, references, deployed, scale)
+        crops.append(record)
+        canvases.append(canvas)
     models = []
     for name in names:
         rows = per_model[name]
@@ -300,9 +350,24 @@ def evaluate(
         # what `export` may remove when it replaces the artifacts these results describe
         "files_written": [os.path.relpath(c["file"], out) for c in crops],
     }
-    write_json(out / "eval.json", report, REPORT_DIGITS)
+    _write_results(out, crops, canvases, report)
     report["json"] = str(out / "eval.json")
     return report
+
+
+def _write_results(out: Path, crops: list[dict], canvases: list[np.ndarray], report: dict) -> None:
+    """The crops, then ``eval.json`` last: a failed or interrupted evaluation leaves ``out`` as it was
+    (no folder made, no previous crop replaced by half a new set)."""
+    from bnn_deploy.core.images import save_image
+
+    crops_dir = Path(report["crops_dir"])
+    try:
+        crops_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BnnDeployError(f"cannot create {crops_dir}: {exc.strerror or exc}; pass a writable --out") from exc
+    for record, canvas in zip(crops, canvases):
+        save_image(record["file"], canvas)
+    write_json(out / "eval.json", report, REPORT_DIGITS)
 
 
 # ---------------------------------------------------------------- pictures
@@ -339,10 +404,9 @@ def _window(diff: np.ndarray, size: int) -> tuple[int, int]:
     return where
 
 
-def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deployed, scale) -> dict:
-    """One PNG: HR | bicubic | float | binary | heat map, each zoomed ×:data:`ZOOM`; returns its record."""
-    from bnn_deploy.core.images import save_image
-
+def _crop(crops_dir: Path, image_name: str, hr, outputs, references, deployed, scale) -> tuple[dict, np.ndarray]:
+    """One side-by-side picture, HR | bicubic | float | binary | heat map, each zoomed ×:data:`ZOOM`:
+    its record (``file`` is where it goes in ``crops_dir``) and the picture."""
     float_name = (references.get("float-ref") or references.get("binary") or {}).get("name")
     binary = next(
         (d["name"] for fmt in _BINARY_PREFERENCE for d in deployed if d["format"] == fmt and d["role"] == "binary"),
@@ -371,8 +435,7 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
     # Keep a non-PNG source's suffix in the name, so a.png and a.jpg do not overwrite one crop.
     name = image_name if image_name.lower().endswith(".png") else f"{image_name}.png"
     path = crops_dir / name
-    save_image(path, canvas)
-    return {
+    record = {
         "image": image_name,
         "file": str(path),
         "window_hr": [left, top, size_w, size_h],
@@ -380,6 +443,7 @@ def _write_crop(crops_dir: Path, image_name: str, hr, outputs, references, deplo
         "diff_gain": DIFF_GAIN,
         "diff_between": [binary, against],
     }
+    return record, canvas
 
 
 def _side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:

@@ -56,22 +56,24 @@ def _check_file(path: str) -> None:
 
 
 def read_checkpoint_file(path: str, trust_pickle: bool = False):
-    """``torch.load`` with ``weights_only=True`` (or full unpickling when trusted), clear errors."""
+    """``torch.load`` with ``weights_only=True`` (or full unpickling when trusted), clear errors.
+
+    A file that is not a PyTorch checkpoint at all (ONNX, TFLite, JSON, random bytes, ...) is named
+    as what it is (:mod:`bnn_deploy.models.file_kinds`) before torch reads it: ``--trust-pickle`` is
+    suggested only for a real pickle that stores Python objects.
+    """
     import torch
 
+    from bnn_deploy.models.file_kinds import not_a_checkpoint
+
     _check_file(path)
+    foreign = not_a_checkpoint(path)
+    if foreign is not None:
+        raise BnnDeployError(foreign)
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) or "weights_only" in str(exc):
-            raise BnnDeployError(
-                f"{path} needs full unpickling (it stores Python objects such as a whole nn.Module), "
-                "which can run code from the file; pass --trust-pickle only if you trust its source"
-            ) from exc
-        raise BnnDeployError(
-            f"{path} is not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)}); "
-            "give a .pt/.pth file saved with torch.save"
-        ) from exc
+        raise _unpickling_error(path, exc) from exc
     except (ModuleNotFoundError, AttributeError) as exc:
         raise BnnDeployError(
             f"{path} is a pickled object whose class cannot be imported here "
@@ -83,6 +85,32 @@ def read_checkpoint_file(path: str, trust_pickle: bool = False):
             f"{path} is not a readable PyTorch checkpoint, or it is truncated "
             f"({type(exc).__name__}: {first_line(exc, 200)}); re-download or re-save it"
         ) from exc
+
+
+def _unpickling_error(path: str, exc: pickle.UnpicklingError) -> BnnDeployError:
+    """A weights-only refusal of a Python object (the --trust-pickle case), of code, or a damaged pickle."""
+    from bnn_deploy.models.file_kinds import describe_pickled_global
+
+    message = str(exc)
+    found = describe_pickled_global(message)
+    if found is not None and found[1]:
+        return BnnDeployError(
+            f"{path} would call {found[0]} when unpickled: it runs code, it holds no model weights; do not load "
+            "it (and do not pass --trust-pickle for it)"
+        )
+    if found is not None:
+        return BnnDeployError(
+            f"{path} stores pickled Python objects ({found[0]}, e.g. a whole nn.Module), which need full "
+            "unpickling and that can run code from the file; pass --trust-pickle only if you trust its "
+            "source, or save model.state_dict() in the code that made it"
+        )
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    detail = lines[1] if len(lines) > 1 and lines[0].startswith("Weights only load failed") else message
+    detail = first_line(detail.replace("WeightsUnpickler error:", ""), 200)
+    return BnnDeployError(
+        f"{path} is a PyTorch file whose pickle cannot be read ({detail}); it is damaged or was not written by "
+        "torch.save; re-download or re-save it"
+    )
 
 
 def _is_state_dict(obj) -> bool:
@@ -167,11 +195,10 @@ def load_state_strict(model, sd: dict, path: str = "checkpoint") -> None:
 def _apply_k(arch: str, config: dict, k: float | None) -> dict:
     config = dict(config)
     if arch in _BBCU_ARCHS:
+        from bnn_deploy.core.values import check_k
         from bnn_deploy.models.bbcu import DEFAULT_K
 
-        config["k"] = float(k if k is not None else config.get("k", DEFAULT_K))
-        if not config["k"] > 0:
-            raise BnnDeployError(f"--k must be positive, not {config['k']}")
+        config["k"] = check_k(k) if k is not None else check_k(config.get("k", DEFAULT_K), "the checkpoint's k")
     elif k is not None:
         raise BnnDeployError(f"--k applies only to BBCU models, and this is {arch}; drop --k")
     return config

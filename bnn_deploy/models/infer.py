@@ -84,7 +84,7 @@ def infer_architecture(sd: dict) -> tuple[str, dict]:
     if "head.0.weight" in sd and "tail.1.weight" in sd:
         n_feats = int(sd["head.0.weight"].shape[0])
         stages = _count_indexed(keys, "tail.0.")
-        first = sd["tail.0.0.weight"].shape[0] // n_feats
+        first = _need(sd, "tail.0.0.weight").shape[0] // n_feats
         scale = 4 if stages > 2 else (2 if first == 4 else 3)
         n_body = _count_indexed(keys, "body.")
         config = {"scale": scale, "n_feats": n_feats, "n_resblocks": n_body - 1}
@@ -96,9 +96,60 @@ def infer_architecture(sd: dict) -> tuple[str, dict]:
             return "binary_edsr", config
         if "body.0.body.0.weight" in sd:
             return "edsr", config
+    _refuse_missing_weights(sd)
     shown = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
     raise BnnDeployError(
         f"cannot recognise the architecture from the checkpoint keys ({shown}); "
         "supported: BBCU-L/M, MSRResNet, EDSR, binary EDSR — save custom models "
         "with bnn_deploy.models.checkpoint.save_checkpoint"
+    )
+
+
+def _need(sd: dict, key: str):
+    """``sd[key]``, or the one-line error naming the missing key."""
+    if key not in sd:
+        _refuse_missing([key])
+    return sd[key]
+
+
+# The weights layout inference reads, across the architectures it knows.
+_ANCHORS = (
+    "conv_first.weight",
+    "conv_last.weight",
+    "body.0.conv1.weight",
+    "body.0.body.0.binary_conv.weight",
+    "body.0.body.0.weight",
+    "upconv1.weight",
+    "upconv1.binary_conv.weight",
+    "head.0.weight",
+    "tail.0.0.weight",
+    "tail.1.weight",
+)
+
+
+def missing_weights(sd: dict) -> list[str]:
+    """Weights inference reads that are missing although the rest of their layer is in ``sd``:
+    a conv's ``X.weight`` beside its ``X.bias``, a binary unit's ``X.binary_conv.weight`` beside its
+    ``X.move0.bias``."""
+
+    def rest_of_layer(key: str) -> str:
+        if key.endswith(".binary_conv.weight"):
+            return key[: -len("binary_conv.weight")] + "move0.bias"
+        return key[: -len("weight")] + "bias"
+
+    return [key for key in _ANCHORS if key not in sd and rest_of_layer(key) in sd]
+
+
+def _refuse_missing_weights(sd: dict) -> None:
+    """Name the missing weights, if any: "cannot recognise the architecture" would send users astray."""
+    missing = missing_weights(sd)
+    if missing:
+        _refuse_missing(missing)
+
+
+def _refuse_missing(missing: list[str]) -> None:
+    more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+    raise BnnDeployError(
+        f"the checkpoint has no {', '.join(missing[:3])}{more}, though the rest of that layer is there; "
+        "the file is damaged or was saved without every tensor: re-save the full state_dict"
     )

@@ -179,16 +179,29 @@ def choose_kernel(
     ``bit_identical``, and ``identical`` (``max_abs_diff <= tolerance``: :data:`IDENTICAL_TOLERANCE`, or
     :func:`kernel_tolerance` of the artifact's format). Then
     up to ``runs`` rounds each run every candidate once, interleaved, so a change in the machine's
-    load hits all of them alike; rounds stop early once ``max_secs`` have passed (after one round).
-    "Fastest" is the lowest *minimum* time: other load on the machine only ever adds time, so the
-    minimum is the least disturbed estimate. Returns ``{"kernel", "reference", "tolerance",
-    "candidates": [{kernel, min_ms, median_ms, runs, identical, bit_identical, max_abs_diff}]}``.
+    load hits all of them alike. "Fastest" is the lowest *minimum* time: other load on the machine
+    only ever adds time, so the minimum is the least disturbed estimate.
+
+    ``max_secs`` bounds the whole choice, loading and checking included (a huge input or thread
+    count once made it run for many minutes): once it has passed, no further candidate is loaded
+    (``default``, the reference, always is; the rest are listed under ``skipped``) and the rounds
+    stop after the first. So it ends within ``max_secs`` plus one load, one check and one round.
+    Returns ``{"kernel", "reference", "tolerance", "candidates": [{kernel, min_ms, median_ms, runs,
+    identical, bit_identical, max_abs_diff}], "skipped"}``.
     """
     say = progress or (lambda _m: None)
+    deadline = None if max_secs is None else time.perf_counter() + max_secs
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.perf_counter() >= deadline
+
     kernels = (AUTO_REFERENCE,) + tuple(k for k in AUTO_CANDIDATES if k != AUTO_REFERENCE)
-    runners, rows = {}, {}
+    runners, rows, skipped = {}, {}, []
     reference = None
     for kernel in kernels:
+        if kernel != AUTO_REFERENCE and out_of_time():
+            skipped.append(kernel)
+            continue
         runners[kernel] = runner = open_lce(path, threads=threads, kernel=kernel)
         out = runner.predict(x)
         if reference is None:
@@ -202,22 +215,24 @@ def choose_kernel(
             "samples": [],
         }
     xin = runners[AUTO_REFERENCE].check_input(x)
-    deadline = None if max_secs is None else time.perf_counter() + max_secs
     for _ in range(max(1, runs)):
-        for kernel in kernels:
+        for kernel in rows:
             rows[kernel]["samples"] += time_runs(runners[kernel].predict, xin, warmup=0, runs=1)["runs_ms"]
-        if deadline is not None and time.perf_counter() >= deadline:
+        if out_of_time():
             break
     for row in rows.values():
         stats = latency_stats(row.pop("samples"))
         row.update(min_ms=stats["min"], median_ms=stats["median"], runs=stats["runs"])
         verdict = "identical" if row["identical"] else f"differs (max |Δ| {row['max_abs_diff']:.2g})"
         say(f"    kernel {row['kernel']}: min {row['min_ms']:.1f} ms, {verdict}")
+    if skipped:
+        say(f"    not tried within --max-secs {max_secs:g}: {', '.join(skipped)}")
     return {
         "kernel": fastest_identical(list(rows.values())),
         "reference": AUTO_REFERENCE,
         "tolerance": tolerance,
-        "candidates": [rows[k] for k in AUTO_CANDIDATES],
+        "candidates": [rows[k] for k in AUTO_CANDIDATES if k in rows],
+        "skipped": skipped,
     }
 
 

@@ -61,6 +61,10 @@ def test_upscale_writes_png_of_the_right_size(ckpt, tmp_path, photo):
         (["upscale", "{ckpt}", "{notimage}", "-o", "{tmp}/o.png"], "cannot read image"),
         (["upscale", "{ckpt}", "{tmp}/nope.png", "-o", "{tmp}/o.png"], "cannot read image"),
         (["inspect", "{pickled}"], "--trust-pickle"),
+        (["inspect", "{ckpt}", "--k", "inf"], "--k inf must be a finite number above 0"),
+        (["inspect", "{ckpt}", "--k", "nan"], "--k nan must be a finite number above 0"),
+        (["inspect", "{ckpt}", "--k", "0"], "--k 0.0 must be a finite number above 0"),
+        (["export", "{ckpt}", "--k", "-inf", "--out", "{tmp}/e"], "--k -inf must be a finite number above 0"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, ckpt, args, fragment):

@@ -537,3 +537,50 @@ def test_manifest_json_has_no_nan_or_infinity_tokens():
 
     text = json.dumps(jsonable({"a": float("nan"), "b": [float("inf"), np.float32(1.5)], "c": (1, 2)}), allow_nan=False)
     assert json.loads(text) == {"a": "nan", "b": ["inf", 1.5], "c": [1, 2]}
+
+
+def test_input_size_too_large_for_memory_is_refused_before_converting(tmp_path, capsys):
+    """16384x16384 used to run out of memory deep in TensorFlow ("internal error")."""
+    from bnn_deploy.conversion.export_folder import STAGING_PREFIX
+    from bnn_deploy.conversion.memory_check import check_fits, export_bytes, widest_floats_per_pixel
+    from bnn_deploy.conversion.onnx_export import export_onnx
+
+    onnx_path = tmp_path / "m.onnx"
+    export_onnx(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), str(onnx_path))
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    assert widest_floats_per_pixel(model) == 8 * 2**2  # the upsampling conv: num_feat × scale² floats
+    available = 4 << 30
+    with pytest.raises(BnnDeployError, match=r"--input-size 8000x6000 needs about .* but 4\.0 GB is available") as err:
+        check_fits([model], [(320, 180), (8000, 6000)], available=available)
+    fits = err.value.args[0].split("use at most about --input-size ")[1].split()[0]
+    w, h = map(int, fits.split("x"))
+    assert export_bytes(32, (w, h)) <= available < export_bytes(32, (w + 16, h + 12))  # the largest that fits
+    assert abs(w / h - 8000 / 6000) < 0.01
+    check_fits([model], [(w, h)], available=available)
+
+    from bnn_deploy.cli import main
+
+    assert main(["export", "bbcu_m_x2_small", "--input-size", "16384x16384", "--out", str(tmp_path / "big")]) == 1
+    err = capsys.readouterr().err
+    assert "--input-size 16384x16384 needs about" in err and "use at most about --input-size" in err
+    assert not (tmp_path / "big").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_every_option_is_checked_before_the_source_loads(tmp_path, capsys):
+    """A pickled module as the source fails only when loaded: any option error must come first."""
+    from bnn_deploy.cli import main
+
+    pickled = tmp_path / "module.pt"
+    torch.save(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), pickled)
+    for args, message in [
+        (["--format", "lce,tflite-float", "--float-ref", str(tmp_path / "nope.pt")], "--float-ref"),
+        (["--min-parity-db", "inf"], "--min-parity-db is inf; give a finite number"),
+        (["--k", "inf"], "--k inf must be a finite number above 0"),
+    ]:
+        assert main(["export", str(pickled), "--input-size", "16x16", "--out", str(tmp_path / "o"), *args]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "--trust-pickle" not in err, (args, err)
+    assert not (tmp_path / "o").exists()

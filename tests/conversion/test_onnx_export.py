@@ -427,3 +427,40 @@ def test_parity_figures_summary():
     """Print per-family parity (run with -s to see it); asserts were made in the family test."""
     for family, figures in sorted(PARITY_FIGURES.items()):
         print(f"{family:<22} " + "  ".join(f"{db:7.1f} dB" for db in figures))
+
+
+def _external_model(tmp_path, location: str) -> str:
+    """A one-Conv model whose weight is kept in an external data file at ``location``."""
+    weight, _ = pm_alpha(i=3)
+    model = conv_graph(weight, input_shape=("N", 3, "H", "W"))
+    init = model.graph.initializer[0]
+    init.ClearField("raw_data")
+    init.ClearField("float_data")
+    init.data_location = onnx.TensorProto.EXTERNAL
+    init.external_data.add(key="location", value=location)
+    return save(model, tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/hostname", "sub/../../secret.bin", "link.bin"])
+def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
+    """A model file must not make bnn-deploy read files elsewhere (was: internal error ValidationError)."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4096)
+    (model_dir / "link.bin").symlink_to(tmp_path / "secret.bin")
+    path = _external_model(model_dir, location)
+    message = one_line_error(path)
+    assert f"keeps its data in {location!r}, outside the model's folder" in message
+
+
+def test_external_data_inside_the_folder_loads_and_a_missing_file_is_named(tmp_path):
+    weight, _ = pm_alpha(i=3)
+    model = conv_graph(weight, input_shape=("N", 3, "H", "W"))
+    path = tmp_path / "ok.onnx"
+    onnx.save(
+        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="ok.data", size_threshold=0
+    )
+    loaded = load_onnx(path)
+    np.testing.assert_array_equal(numpy_helper.to_array(loaded.graph.initializer[0]), weight)
+    (tmp_path / "ok.data").unlink()
+    assert "keeps its data in 'ok.data', which is missing" in one_line_error(path)

@@ -1050,3 +1050,58 @@ def test_cli_from_binary_registers_without_docker(store, armhf_elf, host_elf, tm
     assert main(["build-runtime", "--target", "armv7", "--from-binary", str(host_elf)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "x86-64" in err
+
+
+def test_modified_runtime_is_refused_before_a_bench_connects(store, aarch64_elf, device_export, tmp_path):
+    """A registered binary changed since registration is not pushed to a board: bench refuses it,
+    before connecting, saying how to register one again."""
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun, bench_on_device
+    from support.devices import free_port
+
+    register_runtime(aarch64_elf, "arm64")
+    path = find_runtime("arm64")
+    path.write_bytes(path.read_bytes() + b"\0")
+    expected = (
+        r"lce_benchmark_model for arm64 \(.*\) was MODIFIED since registration \(sha256 now [0-9a-f]{16}, "
+        r"registered [0-9a-f]{16}\); register it again with `bnn-deploy build-runtime --target arm64 --from-binary"
+    )
+    with pytest.raises(BnnDeployError, match=expected):
+        find_runtime("arm64")
+    never_contacted = f"pi@127.0.0.1:{free_port()}"
+    with pytest.raises(BnnDeployError, match="MODIFIED since registration"):
+        bench_on_device(
+            read_export(device_export),
+            "pi4",
+            run=BoardRun(threads=1, warmup=0, runs=1, cooldown=0),
+            access=BoardAccess(host=never_contacted),
+            out_dir=tmp_path / "o",
+        )
+    assert not (tmp_path / "o").exists()
+    (path.parent / (path.name + ".json")).unlink()
+    with pytest.raises(BnnDeployError, match=r"MODIFIED since registration \(sha256 now [0-9a-f]{16}, no readable"):
+        find_runtime("arm64")
+    register_runtime(aarch64_elf, "arm64")  # registering again is the way out
+    assert find_runtime("arm64").read_bytes() == aarch64_elf.read_bytes()
+
+
+def test_build_runtime_checks_where_the_binary_goes_before_building(store, fake_docker, tmp_path, monkeypatch):
+    """--out and the runtimes store are checked before a build of many minutes, not after it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(BnnDeployError, match=r"cannot write --out .*a-file/out: .*a-file is a file") as err:
+        build_runtime("arm64", blocker / "out", context_dir=ROOT)
+    _one_line(err.value)
+    monkeypatch.setenv("BNN_DEPLOY_RUNTIMES_DIR", str(blocker / "store"))
+    with pytest.raises(BnnDeployError, match=r"cannot write the runtimes store \(set BNN_DEPLOY_RUNTIMES_DIR"):
+        build_runtime("arm64", tmp_path / "out", context_dir=ROOT)
+    assert not fake_docker.argv_log.exists()  # no build was started
+    assert not (tmp_path / "out").exists()
+
+
+def test_from_binary_refuses_build_only_options(tmp_path, capsys):
+    from bnn_deploy.cli import main
+
+    code = main(["build-runtime", "--target", "arm64", "--from-binary", "/bin/true", "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "--out apply to a Docker build; --from-binary registers a binary" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,9 @@ from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.devices.preflight import binary_needs, check_facts, gather_facts, required_glibc, run_preflight
 from bnn_deploy.devices.profiles import get_profile
 from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun, bench_on_device, compare_outputs
-from support.devices import host_output, qemu_inventory
+from support.devices import alive, hanging_benchmark, host_output, interrupt_cli, qemu_inventory, wait_until
 from support.emulated_board import emulated_transport
+from support.fake_benchmark import write_fake_benchmark
 
 
 def test_preflight_on_emulated_aarch64(arm64_root):
@@ -74,6 +76,44 @@ def test_python_runner_on_emulated_board_matches_host(arm64_root, device_export,
     for name, fig in parity.items():
         # Same graph, same input, other CPU's kernels: float rounding only.
         assert fig.max_abs_error <= 1e-4 and fig.psnr_db >= 100, (name, fig)
+    assert list(board.iterdir()) == []
+
+
+def _board_commands(board: Path, *words: str) -> list[int]:
+    """PIDs of this machine's processes whose command line names ``board`` and every one of ``words``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if any(str(board) in a for a in argv) and all(w in argv for w in words):
+            pids.append(int(cmdline.parent.name))
+    return [pid for pid in pids if alive(pid)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_bench_on_emulated_board_kills_the_runner_then_cleans(arm64_root, device_export, tmp_path, sig):
+    """Ctrl-C or SIGTERM while the board Python runner runs (qemu, emulated aarch64): nothing of
+    that run survives on the "board", and its work folder is gone."""
+    board = tmp_path / "board"
+    board.mkdir()
+    bin_dir = emulated_transport(arm64_root).env["PATH"]
+    hang = hanging_benchmark(tmp_path, write_fake_benchmark(tmp_path))
+    args = ["bench", device_export, "--device", "qemu-pi", "--inventory", qemu_inventory(tmp_path, board)]
+    args += ["--runtime-bin", hang, "--warmup", "0", "--runs", "1000000"]
+    code, err = interrupt_cli(
+        args,
+        sig,
+        lambda: bool(_board_commands(board, "run")),  # the board runner measuring an artifact
+        cwd=tmp_path,
+        env={"PATH": bin_dir},
+        timeout=600,
+    )
+    print(err)
+    assert code == 128 + sig and "Traceback" not in err
+    assert "running" in err  # it was interrupted during a run, not before
+    wait_until(lambda: not _board_commands(board), 5, "every process of the board run to end")
     assert list(board.iterdir()) == []
 
 

@@ -160,8 +160,12 @@ def test_inventory_location(tmp_path, monkeypatch):
     assert inventory_path() == tmp_path / "bnn-deploy" / "devices.toml"
     assert load_inventory() == {}  # the default file may be absent
     monkeypatch.setenv("BNN_DEPLOY_DEVICES", str(tmp_path / "mine.toml"))
-    with pytest.raises(BnnDeployError, match="mine.toml does not exist"):
-        load_inventory()  # a file named explicitly must exist
+    # a file named explicitly must exist, and the hint names what named it (no --inventory was given)
+    with pytest.raises(BnnDeployError, match=r"mine\.toml \(named by \$BNN_DEPLOY_DEVICES\) does not exist") as err:
+        load_inventory()
+    assert "--inventory" not in str(err.value) and "unset BNN_DEPLOY_DEVICES" in str(err.value)
+    with pytest.raises(BnnDeployError, match=r"other\.toml does not exist; .* or leave out --inventory"):
+        load_inventory(tmp_path / "other.toml")
 
 
 @pytest.mark.parametrize(
@@ -182,6 +186,12 @@ def test_parse_host(spec, parsed):
 def test_parse_host_errors(spec):
     with pytest.raises(BnnDeployError, match="--host"):
         parse_host(spec)
+
+
+def test_host_and_serial_together_are_refused(tmp_path):
+    """Both say how to reach the board (SSH, ADB): the pair used to pick ADB silently."""
+    with pytest.raises(BnnDeployError, match=r"--host pi@192\.0\.2\.7 \(SSH\) and --serial R58M \(ADB\) are two ways"):
+        resolve_device("pi4", inventory=tmp_path / "absent-never-read.toml", host="pi@192.0.2.7", serial="R58M")
 
 
 def test_device_needs_an_address():

@@ -44,7 +44,18 @@ from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.devices.remote_bench import BoardAccess, BoardRun, bench_on_device, compare_outputs
 from bnn_deploy.devices.transport import CommandTimeout, ConnectionLost
 from bnn_deploy.devices.transport_ssh import SshTransport, UnknownHostKey
-from support.devices import export_hashes, free_port, host_output, keygen, sha256_of, ssh_inventory
+from support.devices import (
+    alive,
+    export_hashes,
+    free_port,
+    hanging_benchmark,
+    host_output,
+    interrupt_cli,
+    keygen,
+    sha256_of,
+    ssh_inventory,
+    wait_until,
+)
 from support.fake_benchmark import write_fake_benchmark
 
 # ---------------------------------------------------------------- helpers
@@ -181,21 +192,15 @@ def test_wrong_missing_and_encrypted_user_keys(sshd, tmp_path):
 
 
 def test_connection_dropped_mid_run(sshd, device_export, tmp_path):
-    """The server kills our session while lce_benchmark_model runs: one-line error, the board's
-    work directory is still removed (after reconnecting), the export is untouched and no result
-    is written locally."""
+    """The server kills our session while lce_benchmark_model runs: one-line error; after
+    reconnecting, the command cut off with the connection is killed on the board (it would run on
+    with its folder gone) and then the work directory is removed; the export is untouched and no
+    result is written locally."""
     board = tmp_path / "board"
     board.mkdir()
     inv = ssh_inventory(tmp_path, sshd, board)
-    fake = write_fake_benchmark(tmp_path)
+    hang = hanging_benchmark(tmp_path, write_fake_benchmark(tmp_path))
     pidfile = tmp_path / "running.pid"
-    hang = tmp_path / "hanging_benchmark"
-    hang.write_text(f"""#!/bin/sh
-case "$1" in --help) exec {fake} --help ;; esac
-echo $$ > {pidfile}
-exec sleep 120
-""")
-    hang.chmod(0o755)
     before = export_hashes(device_export)
     killed: list[int] = []
 
@@ -220,30 +225,41 @@ exec sleep 120
             )
     finally:
         dropper.join()
-        if pidfile.exists():  # the orphaned sleep on the "board"
-            try:
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     msg = str(err.value)
     print(msg)
     assert killed and "\n" not in msg
     assert f"connection to root@127.0.0.1:{sshd.port} was lost" in msg
+    running = [int((tmp_path / name).read_text()) for name in ("running.pid", "child.pid")]
+    wait_until(lambda: not any(alive(pid) for pid in running), 5, "the cut-off command to die")
     assert list(board.iterdir()) == []  # cleaned up over a new connection
     assert export_hashes(device_export) == before
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_bench_kills_the_board_command_then_cleans(sshd, device_export, tmp_path, sig):
+    """Ctrl-C or SIGTERM while lce_benchmark_model runs over SSH: the command's whole process group
+    is killed on the board, then its work folder is removed, and the CLI says so in one line."""
+    board = tmp_path / "board"
+    board.mkdir()
+    inv = ssh_inventory(tmp_path, sshd, board, python="/bin/false")
+    hang = hanging_benchmark(tmp_path, write_fake_benchmark(tmp_path))
+    args = ["bench", device_export, "--device", "loopback", "--inventory", inv, "--runtime-bin", hang, "--runs", "1"]
+    code, err = interrupt_cli(args, sig, (tmp_path / "running.pid").exists, cwd=tmp_path)
+    print(err)
+    assert code == 128 + sig and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith("nothing was written")
+    running = [int((tmp_path / name).read_text()) for name in ("running.pid", "child.pid")]
+    wait_until(lambda: not any(alive(pid) for pid in running), 5, "the board command to die")
+    assert list(board.iterdir()) == []
+    assert not (tmp_path / "bnn-deploy-out").exists() or not any((tmp_path / "bnn-deploy-out").iterdir())
+
+
 # ---------------------------------------------------------------- timeouts and unreachable hosts
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in state
+# ---------------------------------------------------------------- timeouts and unreachable hosts
 
 
 def test_command_timeout_kills_the_remote_process(sshd, tmp_path):
@@ -255,9 +271,9 @@ def test_command_timeout_kills_the_remote_process(sshd, tmp_path):
     assert time.monotonic() - start < 10
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid), "the timed-out command is still running on the board"
+    assert not alive(pid), "the timed-out command is still running on the board"
     assert tr.run("echo still usable", timeout=30).stdout == "still usable\n"
     tr.close()
 
@@ -642,27 +658,32 @@ def test_adb_transport_through_real_adb_server(adb_device, tmp_path):
         tr.run(f"sleep 60 & echo $! > {pidfile}; wait", timeout=1)
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid)
+    assert not alive(pid)
     tr.remove(wd)
     assert list(board.iterdir()) == []
     with pytest.raises(ValueError, match="refusing to remove"):
         tr.remove(str(board))
 
 
-def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path):
-    """The whole bench through the real adb server: lce via the lce_benchmark_model stand-in and
-    ONNX via the board Python runner; outputs equal the host's; the work dir is removed."""
-    port, serial = adb_device
+def _adb_board(tmp_path: Path, port: int, serial: str, python: str = sys.executable) -> tuple[Path, Path]:
+    """The stand-in device's work folder and an inventory naming it ``phone``."""
     board = tmp_path / "data_local_tmp"
     board.mkdir()
     inv = tmp_path / "devices.toml"
     inv.write_text(
         f'[devices.phone]\nprofile = "host"\ntransport = "adb"\nserial = "{serial}"\n'
-        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\n'
-        f'python = "{sys.executable}"\n'
+        f'adb_server = "127.0.0.1:{port}"\nwork_dir = "{board}"\npython = "{python}"\n'
     )
+    return board, inv
+
+
+def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path):
+    """The whole bench through the real adb server: lce via the lce_benchmark_model stand-in and
+    ONNX via the board Python runner; outputs equal the host's; the work dir is removed."""
+    board, inv = _adb_board(tmp_path, *adb_device)
+    serial = adb_device[1]
     report = bench_on_device(
         read_export(device_export),
         "phone",
@@ -675,4 +696,19 @@ def test_bench_over_adb_with_stand_in_device(adb_device, device_export, tmp_path
     refs = {r["file"]: host_output(r, np.load(r["input"])) for r in report["artifacts"]}
     parity = compare_outputs(report, refs)
     assert len(parity) == 2 and all(p.max_abs_error <= 1e-5 for p in parity.values()), parity
+    assert list(board.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_bench_over_adb_kills_the_device_command_then_cleans(adb_device, device_export, tmp_path, sig):
+    """Ctrl-C or SIGTERM while lce_benchmark_model runs through the real adb server: the command's
+    process group is killed on the device, then the work folder is removed."""
+    board, inv = _adb_board(tmp_path, *adb_device, python="/bin/false")
+    hang = hanging_benchmark(tmp_path, write_fake_benchmark(tmp_path))
+    args = ["bench", device_export, "--device", "phone", "--inventory", inv, "--runtime-bin", hang, "--runs", "1"]
+    code, err = interrupt_cli(args, sig, (tmp_path / "running.pid").exists, cwd=tmp_path)
+    print(err)
+    assert code == 128 + sig and "Traceback" not in err
+    running = [int((tmp_path / name).read_text()) for name in ("running.pid", "child.pid")]
+    wait_until(lambda: not any(alive(pid) for pid in running), 5, "the device command to die")
     assert list(board.iterdir()) == []

@@ -132,3 +132,59 @@ def test_crop_names_keep_the_source_suffix(tmp_path):
     report = evaluate(str(ckpt), images_dir=str(images), out_dir=str(tmp_path / "out"))
     assert sorted(p.name for p in (tmp_path / "out" / "crops").iterdir()) == ["a.jpg.png", "a.png"]
     assert len(report["crops"]) == 2
+
+
+def test_paths_are_checked_before_anything_loads(tmp_path_factory, tmp_path, images_dir):
+    """A bad --out, --images or target is reported before the model or export is read: a pickled
+    module (its own error comes from loading it) must not be what the user hears about first."""
+    import torch
+
+    from bnn_deploy.models.registry import create_model
+
+    pickled = tmp_path / "module.pt"
+    torch.save(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), pickled)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    export_dir = tiny_export(tmp_path_factory)
+    for args, message in [
+        (("eval", pickled, "--out", blocker / "ev"), "a-file is a file, not a folder"),
+        (("eval", pickled, "--images", tmp_path / "nope"), "is not a directory; give a folder"),
+        (("eval", tmp_path / "nope.pt"), "not found; give an export folder, a checkpoint"),
+        (("eval", export_dir, "--k", "64"), "--k applies to a checkpoint"),
+    ]:
+        proc = run_cli(*args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert message in proc.stderr and "--trust-pickle" not in proc.stderr, (args, proc.stderr)
+    assert blocker.read_text() == "x" and not (tmp_path / "bnn-deploy-out").exists()
+
+
+def test_an_interrupted_eval_leaves_its_output_folder_as_it_was(tmp_path_factory, tmp_path, images_dir):
+    """Crops are written only once every image was scored: Ctrl-C after the first image leaves no
+    folder behind, and a previous evaluation's crops are not half replaced."""
+    from bnn_deploy.evaluation.evaluate import evaluate
+
+    export_dir = tiny_export(tmp_path_factory)
+
+    def interrupt(message: str) -> None:
+        if message.startswith("[2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(str(export_dir), images_dir=str(images_dir), out_dir=str(tmp_path / "ev"), progress=interrupt)
+    assert not (tmp_path / "ev").exists()
+    previous = tmp_path / "prev"
+    (previous / "crops").mkdir(parents=True)
+    (previous / "crops" / "a.png").write_bytes(b"earlier crop")
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(str(export_dir), images_dir=str(images_dir), out_dir=str(previous), progress=interrupt)
+    assert (previous / "crops" / "a.png").read_bytes() == b"earlier crop"
+
+
+def test_an_overlap_the_exported_sizes_cannot_tile_with_is_refused_first(tmp_path_factory, tmp_path):
+    export_dir = tiny_export(tmp_path_factory)
+    proc = run_cli("eval", export_dir, "--overlap", "40", "--out", tmp_path / "ev")
+    assert (
+        proc.returncode == 1
+        and "--overlap 40 does not fit the tflite-float artifact's largest input size 48x32" in proc.stderr
+    )
+    assert "pass --overlap 16" in proc.stderr and not (tmp_path / "ev").exists()

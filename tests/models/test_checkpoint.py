@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -49,6 +50,9 @@ def test_k_override_and_k_only_for_bbcu(tmp_path):
     torch.save(create_model("msrresnet", scale=2, num_feat=8, num_block=1).state_dict(), ref)
     with pytest.raises(BnnDeployError, match="--k applies only to BBCU"):
         load_checkpoint(ref, k=64)
+    for bad in (float("inf"), float("nan"), 0.0, -1.0):  # inf used to load, then give NaN images
+        with pytest.raises(BnnDeployError, match="must be a finite number above 0"):
+            load_checkpoint(path, k=bad)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +180,86 @@ def test_directory_and_unrecognised_architecture(tmp_path):
         pickle.dump([1, 2, 3], fh)
     with pytest.raises(BnnDeployError):
         load_checkpoint(path)
+
+
+def _tiny_onnx(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph), path)
+
+
+def _write_kind(path, kind: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    if kind == "onnx":
+        _tiny_onnx(path)
+    elif kind == "tflite":
+        path.write_bytes((Path(__file__).parents[1] / "data" / "lce-zoo" / "QuickNetSmall.tflite").read_bytes())
+    elif kind == "json":
+        path.write_text('{"params": {"conv_first.weight": [1, 2]}}')
+    elif kind == "random":
+        path.write_bytes(bytes([0xA1]) + os.urandom(4095))
+    elif kind == "npy":
+        with open(path, "wb") as fh:
+            np.save(fh, np.zeros(3))
+    elif kind == "plain pickle":
+        path.write_bytes(pickle.dumps({"conv_first.weight": [1.0]}, protocol=4))
+    elif kind == "lfs pointer":
+        path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n")
+
+
+@pytest.mark.parametrize(
+    "kind,says",
+    [
+        ("onnx", r"is an ONNX model, not a PyTorch checkpoint; deploy it with `bnn-deploy export MODEL\.onnx"),
+        ("tflite", r"is a TFLite flatbuffer \(an exported artifact\), not a PyTorch checkpoint; pass the export"),
+        ("json", r"is a JSON file, not a PyTorch checkpoint"),
+        ("random", r"is not a PyTorch checkpoint: torch\.save writes a zip archive .* starts with bytes a1"),
+        ("npy", r"is a NumPy \.npy array"),
+        ("plain pickle", r"is a Python pickle that torch\.save did not write"),
+        ("lfs pointer", r"is a Git LFS pointer .*`git lfs pull`"),
+    ],
+)
+def test_files_that_are_not_checkpoints_are_named_and_never_sent_to_trust_pickle(tmp_path, kind, says):
+    """Only a real pickled object may suggest --trust-pickle (it runs code from the file)."""
+    path = tmp_path / "model.pth"
+    _write_kind(path, kind)
+    for trust in (False, True):
+        with pytest.raises(BnnDeployError, match=says) as err:
+            load_checkpoint(path, trust_pickle=trust)
+        assert "trust-pickle" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_trust_pickle_is_suggested_for_a_real_pickled_module_naming_its_class(tmp_path):
+    path = tmp_path / "whole.pth"
+    torch.save(create_model("bbcu_m", scale=2, num_feat=8, num_block=1), path)
+    with pytest.raises(
+        BnnDeployError, match=r"stores pickled Python objects \(bnn_deploy\.models\.bbcu\.\w+.*--trust-pickle"
+    ):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "arch,key",
+    [
+        ("bbcu_l", "body.0.body.0.binary_conv.weight"),
+        ("bbcu_m", "upconv1.binary_conv.weight"),
+        ("bbcu_l", "upconv1.weight"),
+        ("msrresnet", "body.0.conv1.weight"),
+        ("edsr", "tail.0.0.weight"),
+        ("bbcu_m", "conv_first.weight"),
+    ],
+)
+def test_a_missing_weight_is_named_not_an_unknown_architecture(tmp_path, arch, key):
+    sd = create_model(arch, scale=2, **({} if arch == "edsr" else {"num_feat": 8, "num_block": 2})).state_dict()
+    del sd[key]
+    torch.save(sd, tmp_path / "m.pth")
+    with pytest.raises(BnnDeployError, match=rf"the checkpoint has no {re.escape(key)}\b") as err:
+        load_checkpoint(tmp_path / "m.pth")
+    assert "cannot recognise" not in str(err.value)

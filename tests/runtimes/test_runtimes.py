@@ -94,8 +94,24 @@ def test_auto_kernel_picks_the_fastest_identical_and_says_which(exp, lr_input):
     assert chosen["identical"] and chosen["max_abs_diff"] <= IDENTICAL_TOLERANCE
     assert all(chosen["min_ms"] <= c["min_ms"] for c in choice["candidates"] if c["identical"])
     assert all(c["runs"] == 2 and c["min_ms"] <= c["median_ms"] for c in choice["candidates"])
+    assert choice["skipped"] == []
     default = next(c for c in choice["candidates"] if c["kernel"] == "default")
     assert default["bit_identical"] and default["max_abs_diff"] == 0.0
+
+
+def test_auto_kernel_choice_is_bounded_by_max_secs(exp, lr_input):
+    """Loading and checking counted too: out of time, only the reference kernel is tried (once)."""
+    import time
+
+    from bnn_deploy.runtimes.lce import AUTO_CANDIDATES, choose_kernel
+
+    lines = []
+    start = time.perf_counter()
+    choice = choose_kernel(exp.of("lce")[0].file, lr_input, runs=50, max_secs=1e-9, progress=lines.append)
+    assert time.perf_counter() - start < 30
+    assert choice["kernel"] == "default" and [c["runs"] for c in choice["candidates"]] == [1]
+    assert sorted(choice["skipped"]) == sorted(k for k in AUTO_CANDIDATES if k != "default")
+    assert any("not tried within --max-secs" in line for line in lines)
 
 
 def test_threads_must_be_positive(exp):

@@ -74,15 +74,9 @@ def _wait_for_banner(port: int, deadline: float) -> None:
     raise RuntimeError("sshd did not answer")
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
-    if not Path(SSHD).is_file():
-        pytest.skip(
-            "openssh-server is not installed (apt-get install openssh-server; .ci/apt-packages-devices.txt lists it)"
-        )
-    if os.geteuid() != 0:
-        pytest.skip("the throwaway sshd needs root here (privilege separation dir /run/sshd)")
-    d = tmp_path_factory.mktemp("sshd")
+def start_sshd(d: Path) -> tuple[Sshd, subprocess.Popen]:
+    """Start a throwaway sshd on 127.0.0.1 with its config, keys and log in ``d`` (needs root and
+    openssh-server); :func:`stop_sshd` ends it. Also used by ``benchmarks/hostile_sweep.py``."""
     host_key = keygen(d / "host_key")
     user_key = keygen(d / "user_key")
     wrong_key = keygen(d / "wrong_key")
@@ -107,36 +101,72 @@ LogLevel VERBOSE
 """)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    log = open(d / "sshd.log", "w")  # noqa: SIM115 -- sshd writes it for the whole session; closed at teardown
+    if check.returncode != 0:
+        raise RuntimeError(f"sshd -t refused the config: {check.stderr}")
+    log = open(d / "sshd.log", "w")  # noqa: SIM115 -- sshd writes it while it runs; closed by stop_sshd
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
+    proc.log = log
     try:
         _wait_for_banner(port, time.monotonic() + 15)
-        known = d / "known_hosts"
-        server = Sshd(
-            port=port,
-            dir=d,
-            host_key_pub=(d / "host_key.pub").read_text(),
-            user_key=user_key,
-            wrong_key=wrong_key,
-            known_hosts=known,
-            pid=proc.pid,
-            user="root",
-        )
-        known.write_text(server.known_line())
+    except BaseException:
+        stop_sshd(proc)
+        raise
+    server = Sshd(
+        port=port,
+        dir=d,
+        host_key_pub=(d / "host_key.pub").read_text(),
+        user_key=user_key,
+        wrong_key=wrong_key,
+        known_hosts=d / "known_hosts",
+        pid=proc.pid,
+        user="root",
+    )
+    server.known_hosts.write_text(server.known_line())
+    return server, proc
+
+
+def stop_sshd(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.log.close()
+
+
+def sshd_unavailable() -> str | None:
+    """Why no throwaway sshd can run here, or None."""
+    if not Path(SSHD).is_file():
+        return "openssh-server is not installed (apt-get install openssh-server; .ci/apt-packages-devices.txt lists it)"
+    if os.geteuid() != 0:
+        return "the throwaway sshd needs root here (privilege separation dir /run/sshd)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    why = sshd_unavailable()
+    if why:
+        pytest.skip(why)
+    server, proc = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
         yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stop_sshd(proc)
 
 
 def ssh_inventory(
-    tmp_path: Path, sshd: Sshd, board: Path, *, key=None, known_hosts=None, extra: str = "", address: bool = True
+    tmp_path: Path,
+    sshd: Sshd,
+    board: Path,
+    *,
+    key=None,
+    known_hosts=None,
+    extra: str = "",
+    address: bool = True,
+    python: str = sys.executable,
 ) -> Path:
     """An inventory with board ``loopback``: this machine through ``sshd``, work dir ``board``.
 
-    ``address=False`` leaves out host, port, user and key (for ``--host``/``--key`` to give them).
+    ``address=False`` leaves out host, port, user and key (for ``--host``/``--key`` to give them);
+    ``python``: the board's Python (``/bin/false``: none, so every flatbuffer goes to the runtime binary).
     """
     inv = tmp_path / "devices.toml"
     reach = (
@@ -150,7 +180,7 @@ profile = "host"
 transport = "ssh"
 {reach}known_hosts = "{known_hosts or sshd.known_hosts}"
 work_dir = "{board}"
-python = "{sys.executable}"
+python = "{python}"
 {extra}""")
     return inv
 
@@ -246,3 +276,65 @@ def arm64_root():
 def armhf_root():
     """A Debian 12 armhf userland (tools only), run by qemu-arm-static."""
     return _userland("armhf")
+
+
+# ---------------------------------------------------------------- interrupting a board run
+
+
+def hanging_benchmark(tmp_path: Path, fake: Path) -> Path:
+    """A stand-in ``lce_benchmark_model`` that answers ``--help`` like ``fake`` and otherwise hangs:
+    its shell (``running.pid``) waits on a child ``sleep`` (``child.pid``), one process group."""
+    hang = tmp_path / "hanging_benchmark"
+    hang.write_text(f"""#!/bin/sh
+case "$1" in --help) exec {fake} --help ;; esac
+sleep 300 &
+echo $! > {tmp_path / "child.pid"}
+echo $$ > {tmp_path / "running.pid"}
+wait
+""")
+    hang.chmod(0o755)
+    return hang
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie has ended: only its parent has not reaped it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition()`` every 0.1 s; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def interrupt_cli(args, sig: int, started, *, cwd: Path, env: dict | None = None, timeout: float = 300):
+    """Run ``bnn-deploy ARGS`` in a fresh interpreter, send it ``sig`` once ``started()`` holds, and
+    return ``(exit code, stderr)`` after it exits."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bnn_deploy.cli", *map(str, args)],
+        cwd=cwd,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not started():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the board run never started (exit {proc.poll()}): {proc.stderr.read()[-2000:]}")
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
