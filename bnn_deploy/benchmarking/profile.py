@@ -389,6 +389,8 @@ def board_profiles(exp, board: dict, threads: int) -> dict:
     report). ``profiles`` are the runs with XNNPACK in the shape
     :func:`bnn_deploy.prediction.predict.compare_against` reads, kernels named as the latency model
     names them (its kernels always have XNNPACK): a measurement to hold a prediction against."""
+    from bnn_deploy.runtimes.lce import with_xnnpack
+
     by_file = {a.file: a for a in exp.artifacts}
     arts = [board_artifact_profile(by_file[r["file"]], r, threads) for r in board["artifacts"] if r.get("op_profiles")]
     notes = ["emulated board: its op times are the emulator's, not the board's"] if board["emulated"] else []
@@ -398,7 +400,8 @@ def board_profiles(exp, board: dict, threads: int) -> dict:
             "board": board["device"]["name"],
             "artifact": art["name"],
             "threads": threads,
-            "kernel": art["op_kernel"],
+            # the run with XNNPACK, named as runtimes.lce (and the latency model) name it
+            "kernel": with_xnnpack(art["op_kernel"]) or art["op_kernel"],
             "command": art["xnnpack"]["command"],
             "ops": [{"op": op["op"], "ms": op["ms"]} for op in art["xnnpack"]["ops"]],
             "total_ms": art["xnnpack"]["with_ms"],

@@ -25,25 +25,21 @@ from dataclasses import dataclass, field, replace
 
 from bnn_deploy.core.errors import BnnDeployError
 
-# Kernels are named as lce_benchmark_model configurations (the device bench calls its defaults
-# "default"), always with TFLite's XNNPACK delegate for float ops, as that tool applies it by
-# default. "default" is what LCE's published numbers were measured with: the calibrated one.
-DEFAULT_KERNEL = "default"
+# Kernels have the names they have everywhere in bnn-deploy (bnn_deploy.runtimes.lce.KERNELS: the
+# bconv kernel, "+xnnpack" when TFLite's XNNPACK delegate runs the float ops). The model prices float
+# ops as XNNPACK runs them, so it predicts the XNNPACK configurations; "xnnpack" (LCE's default bconv
+# kernel + XNNPACK, what lce_benchmark_model runs without flags) is what LCE's published numbers were
+# measured with: the calibrated one. The reference kernel is dominated by its bconv loops.
+DEFAULT_KERNEL = "xnnpack"
 KERNELS = {
-    "default": "LCE's default bconv kernel: im2col + ruy BGEMM, 8x4 NEON kernel, multi-threaded; "
+    "xnnpack": "LCE's default bconv kernel (im2col + ruy BGEMM, 8x4 NEON kernel, multi-threaded) with "
     "XNNPACK for float ops (calibrated)",
-    "indirect_bgemm": "--use_indirect_bgemm=true: XNNPACK-style indirect BGEMM, single-threaded in "
+    "indirect_bgemm+xnnpack": "--use_indirect_bgemm=true: XNNPACK-style indirect BGEMM, single-threaded in "
     "v0.16.0; XNNPACK for float ops (uncalibrated)",
     "reference": "--use_reference_bconv=true: portable C++ loops, single-threaded (uncalibrated)",
 }
-# Other spellings accepted for the same configurations (bnn_deploy.runtimes.lce names the host's
-# XNNPACK variants "xnnpack" and "indirect_bgemm+xnnpack").
-KERNEL_ALIASES = {
-    "bgemm": "default",
-    "xnnpack": "default",
-    "indirect": "indirect_bgemm",
-    "indirect_bgemm+xnnpack": "indirect_bgemm",
-}
+# Host kernels that run float ops without XNNPACK: not predicted (the float-op constants are XNNPACK's).
+NOT_PREDICTED = {"default": "xnnpack", "indirect_bgemm": "indirect_bgemm+xnnpack"}
 
 # Groups of constants; each op time is a sum of terms tagged with one group (model.py).
 GROUPS = (
@@ -371,7 +367,12 @@ def get_board(name: str) -> Board:
 
 def check_kernel(kernel: str | None) -> str:
     """``kernel`` (None means the calibrated default) if the model knows it, else a one-line error."""
-    kernel = DEFAULT_KERNEL if kernel is None else KERNEL_ALIASES.get(kernel, kernel)
+    kernel = DEFAULT_KERNEL if kernel is None else kernel
+    if kernel in NOT_PREDICTED:
+        raise BnnDeployError(
+            f"kernel {kernel!r} runs the float ops without XNNPACK, which the latency model "
+            f"does not price; predict {NOT_PREDICTED[kernel]!r} (the same bconv kernel with XNNPACK)"
+        )
     if kernel not in KERNELS:
         raise BnnDeployError(f"unknown bconv kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     return kernel

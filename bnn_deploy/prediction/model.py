@@ -319,7 +319,7 @@ def bconv_cost(op: OpInfo, board: B.Board, threads: int, kernel: str) -> OpCost:
     cost = OpCost(op, "binary")
     blocks = (g["n_pad"] // B.BGEMM_BLOCK[0]) * (g["m_pad"] // B.BGEMM_BLOCK[1])
     neon = g["n_pad"] * g["m_pad"] * g["k_pad"] * B.BGEMM_NEON_PER_WORD_OP + blocks * B.BGEMM_EPILOGUE[g["out_kind"]]
-    if kernel == "default":
+    if kernel == "xnnpack":
         par = speedup(board, threads, board.bin_par_eff)
         cost.parallel = threads > 1
         needs_im2col = (g["kh"], g["kw"], g["stride"], g["dilation"]) != (1, 1, (1, 1), (1, 1))
@@ -335,7 +335,7 @@ def bconv_cost(op: OpInfo, board: B.Board, threads: int, kernel: str) -> OpCost:
             f"{g['cin']}->{g['cout']} {g['kh']}x{g['kw']} at {g['oh']}x{g['ow']}, "
             f"GEMM {g['n_pad']}x{g['m_pad']}x{g['k_pad']} words, {g['out_kind']} out"
         )
-    elif kernel == "indirect_bgemm":
+    elif kernel == "indirect_bgemm+xnnpack":
         # v0.16.0 indirect kernels: 8x4 blocks, no im2col, no threading; bitpacked output falls
         # back to the portable C++ kernel (select_kernel.h).
         if g["out_kind"] == "bitpacked":

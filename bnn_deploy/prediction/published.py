@@ -11,7 +11,7 @@ from __future__ import annotations
 LCE_QUICKNET = {
     "source": "larq/compute-engine README.md, Performance section (commit 7c78850, 'Update QuickNet "
     "documentation. (#663)'); also ../shared/lce-zoo/README.md",
-    "config": {"kernel": "default", "xnnpack": True},
+    "config": {"kernel": "xnnpack"},
     "ms": {
         "QuickNetSmall": {("pi4", 1): 27.7, ("pi4", 4): 12.1, ("pixel1", 1): 16.8, ("pixel1", 4): 8.9},
         "QuickNet": {("pi4", 1): 45.0, ("pi4", 4): 20.8, ("pixel1", 1): 25.5, ("pixel1", 4): 12.6},

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.flatbuffer import module_path
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction import compare_against, predict, render_comparison, render_prediction
@@ -37,7 +38,7 @@ def _bconv(cin: int, cout: int, hw: int = 56, out_dtype: str = "FLOAT32", paddin
     return OpInfo(0, "LceBconv2d", [inp, filt, None, None, None], [out], opts, custom=True)
 
 
-def _ms(op, board=PI4, threads=1, kernel="default"):
+def _ms(op, board=PI4, threads=1, kernel="xnnpack"):
     return op_cost(op, board, threads, kernel).seconds() * 1e3
 
 
@@ -56,16 +57,21 @@ def test_bconv_bitpacked_output_is_cheaper_than_float():
 def test_threads_speed_up_bgemm_but_not_the_single_threaded_kernels():
     op = _bconv(128, 128, 64)
     assert _ms(op, threads=4) < 0.6 * _ms(op, threads=1)
-    for kernel in ("indirect_bgemm", "reference"):
+    for kernel in ("indirect_bgemm+xnnpack", "reference"):
         assert _ms(op, threads=4, kernel=kernel) == pytest.approx(_ms(op, threads=1, kernel=kernel), rel=0.05)
     assert _ms(op, kernel="reference") > _ms(op)
 
 
+def test_kernels_without_xnnpack_are_not_predicted():
+    with pytest.raises(BnnDeployError, match="without XNNPACK.*predict 'xnnpack'"):
+        predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1], kernel="default")
+
+
 def test_uncalibrated_kernel_is_labelled_and_widens_the_range():
     default = predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1])["predictions"][0]
-    other = predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1], kernel="indirect")  # alias
+    other = predict(ZOO / "QuickNet.tflite", devices=["pi4"], threads=[1], kernel="indirect_bgemm+xnnpack")
     entry = other["predictions"][0]
-    assert entry["kernel"] == "indirect_bgemm"
+    assert entry["kernel"] == "indirect_bgemm+xnnpack"
     assert default["calibrated"] and not entry["calibrated"]
     assert default["published_configuration"] and not entry["published_configuration"]
     assert any("binary_indirect" in part for part in entry["uncalibrated"])
@@ -144,7 +150,7 @@ def test_compare_against_a_measured_profile(tmp_path):
     measured.append({"op": "TfLiteXNNPackDelegate", "ms": float_ms})
     profile = tmp_path / "profile.json"
     profile.write_text(
-        json.dumps({"profiles": [{"device": "pi4", "threads": 1, "kernel": "default", "ops": measured}]})
+        json.dumps({"profiles": [{"device": "pi4", "threads": 1, "kernel": "xnnpack", "ops": measured}]})
     )
     cmp = compare_against(result, profile)
     (c,) = cmp["comparisons"]

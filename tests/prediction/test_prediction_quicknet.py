@@ -29,7 +29,7 @@ CELLS = [
 def _predicted_ms(model: str, device: str, threads: int) -> float:
     result = predict(ZOO / f"{model}.tflite", devices=[device], threads=[threads])
     (entry,) = result["predictions"]
-    assert entry["label"] == "predicted" and entry["kernel"] == "default"
+    assert entry["label"] == "predicted" and entry["kernel"] == "xnnpack"
     return entry["predicted_ms"]
 
 
