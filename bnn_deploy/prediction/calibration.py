@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bnn_deploy.core.flatbuffer import Graph, OpInfo, TensorInfo, read_graph
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction import published as P
-from bnn_deploy.prediction.flatbuffer_ops import Graph, OpInfo, TensorInfo, read_graph
 from bnn_deploy.prediction.model import op_cost
 
 # --- reference graphs (XNNPACK models/fp32-mobilenet-v{1,2}.cc) ------------------------------------

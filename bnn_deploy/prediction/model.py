@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bnn_deploy.core.flatbuffer import PADDING, OpInfo, TensorInfo
 from bnn_deploy.prediction import boards as B
-from bnn_deploy.prediction.flatbuffer_ops import PADDING, OpInfo, TensorInfo
 
 # Ops TFLite's XNNPACK delegate takes when their tensors are float32 (or int8 where XNNPACK has
 # a quantized kernel): these run multi-threaded. Others run on TFLite's builtin kernels, 1 thread.

@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.flatbuffer import module_path
+from bnn_deploy.core.flatbuffer import Graph, module_path, read_graph
 from bnn_deploy.prediction import boards as B
-from bnn_deploy.prediction.flatbuffer_ops import Graph, read_graph
 from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
 LABEL = "predicted"

@@ -190,7 +190,7 @@ def test_board_profile_uses_the_tools_op_profiler(default_export, local_board, t
     assert report["cleanup"]["removed"] and list(local_board["board"].iterdir()) == []
     # the runs with XNNPACK, as the latency model's compare_against reads a measured profile
     entry = next(p for p in report["profiles"] if p["artifact"] == lce["name"])
-    assert entry["device"] == "host" and entry["board"] == "here" and entry["kernel"] == "indirect_bgemm"
+    assert entry["device"] == "host" and entry["board"] == "here" and entry["kernel"] == "indirect_bgemm+xnnpack"
     assert entry["ops"] == [{"op": op["op"], "ms": op["ms"]} for op in fused["ops"]]
 
 

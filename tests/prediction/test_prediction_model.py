@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.flatbuffer import module_path
+from bnn_deploy.core.flatbuffer import OpInfo, TensorInfo, module_path
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction import compare_against, predict, render_comparison, render_prediction
-from bnn_deploy.prediction.flatbuffer_ops import OpInfo, TensorInfo
 from bnn_deploy.prediction.model import bconv_geometry, op_cost
 
 ZOO = Path(__file__).resolve().parents[2] / "tests" / "data" / "lce-zoo"

@@ -12,7 +12,7 @@ def build_tflite(ops, shape=(1, 8, 8, 4)) -> bytes:
     """
     import flatbuffers
 
-    from bnn_deploy.prediction.flatbuffer_ops import load_schema
+    from bnn_deploy.core.flatbuffer import load_schema
 
     s = load_schema()
     model = s.ModelT()

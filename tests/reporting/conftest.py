@@ -94,7 +94,7 @@ def profile_json(tmp_path_factory, export_dir) -> Path:
                 "artifact": lce,
                 "device": "pi4",
                 "threads": 1,
-                "kernel": "default",
+                "kernel": "xnnpack",
                 "whole_ms": total * 1.05,
                 "ops_sum_ms": total,
                 "ops": ops,
