@@ -206,7 +206,7 @@ def _plan(target: str, artifact: str | None) -> _Plan:
     if artifact not in (None, "pytorch"):
         raise BnnDeployError(
             f"--artifact {artifact}: a checkpoint runs in PyTorch only; export it first "
-            f"(bnn-deploy export {target} --format {'lce' if artifact == 'lce' else artifact}) and give the "
+            f"(bnn-deploy export {target} --format {artifact}) and give the "
             "export folder"
         )
     path = resolve_model_path(target)
@@ -302,6 +302,8 @@ def fixed_tile(candidates: list, share: int, needs: _Needs) -> tuple[object, tup
     try:
         hw, need = choose_input_size(list(by_hw), share, lambda size: needs(by_hw[size], size))
     except BnnDeployError:
+        if len(needs.measured) < len(by_hw):  # not "nothing fits": a measurement failed
+            raise
         raise _TooBig(*needs.smallest()) from None
     return by_hw[hw], hw, need
 
@@ -310,11 +312,11 @@ def any_size_tile(artifact, image_hw: tuple[int, int], share: int, needs: _Needs
     """The largest tile within ``share`` bytes for a runtime that takes any size: ``(hw, need, how)``.
 
     A :data:`PROBE`-pixel square (at most the image) is measured, halved until it fits (down to
-    :data:`MIN_TILE`); the need is then scaled with the tile's pixels, which errs high because the
-    measured need's fixed part scales too.
+    :data:`MIN_TILE`); the need is then scaled with the tile's pixels (its fixed part scales too,
+    which errs high), up to :data:`MAX_TILE` a side and below any probe measured too big.
     """
     height, width = image_hw
-    side = min(PROBE, MAX_TILE)
+    side, too_big = min(PROBE, MAX_TILE), MAX_TILE * MAX_TILE
     while True:
         probe = (min(side, height), min(side, width))
         need = needs(artifact, probe)
@@ -322,10 +324,11 @@ def any_size_tile(artifact, image_hw: tuple[int, int], share: int, needs: _Needs
             break
         if max(probe) <= MIN_TILE:
             raise _TooBig(probe, need)
+        too_big = probe[0] * probe[1] - 1  # never scale back up to a tile measured too big
         side = max(MIN_TILE, max(probe) // 2)
     if probe == tuple(image_hw):
         return probe, need, f"measured: the whole {width}x{height} image is one tile"
-    pixels = min(int(share / need * probe[0] * probe[1]), MAX_TILE * MAX_TILE)
+    pixels = min(int(share / need * probe[0] * probe[1]), too_big)
     if pixels >= height * width:
         tile = (height, width)
     else:
@@ -338,7 +341,7 @@ def any_size_tile(artifact, image_hw: tuple[int, int], share: int, needs: _Needs
             tile = (t, t)
         tile = (min(tile[0], MAX_TILE), min(tile[1], MAX_TILE))
     estimate = int(need * tile[0] * tile[1] / (probe[0] * probe[1]))
-    how = f"scaled by pixels from a measured {probe[1]}x{probe[0]} tile ({need / MB:.0f} MB): errs high"
+    how = f"scaled by pixels from a measured {probe[1]}x{probe[0]} tile ({need / MB:.0f} MB with the margin)"
     return tile, estimate, how
 
 
@@ -419,10 +422,63 @@ def _load(plan: _Plan, scratch: Path, threads: int, k, trust_pickle, say) -> _Lo
     )
 
 
-def _over_budget(fixed: int, budget: int, budget_from: str) -> BnnDeployError:
+def _choose_tile(plan: _Plan, loaded: _Loaded, candidates: list, image_hw, fixed: int, budget: tuple, threads, say):
+    """``(artifact, tile hw, need, how chosen)`` within the tiles' share of ``budget`` (bytes, how it was
+    chosen) once ``fixed`` bytes are taken; a one-line error naming the budget needed when no tile fits."""
+    from bnn_deploy.core.formats import FORMATS
+
+    needs = _Needs(loaded.reference_artifact, loaded.scale, threads, say)
+    fixed_shape = FORMATS[plan.fmt].fixed_shape
+    try:
+        if fixed_shape:
+            run_art, hw, need = fixed_tile(candidates, budget[0] - fixed, needs)
+            return run_art, hw, need, "the largest exported input size inside the image whose measured need fits"
+        hw, need, how = any_size_tile(loaded.measured, image_hw, budget[0] - fixed, needs)
+        return (plan.artifacts[0] if plan.artifacts else None), hw, need, how
+    except _TooBig as exc:
+        (h, w), need = exc.hw, exc.need
+        raise BnnDeployError(
+            f"a {w}x{h} tile of {plan.fmt} needs ~{need / MB:.0f} MB and the libraries, models and image "
+            f"buffers ~{fixed / MB:.0f} MB: over the {budget[0] / MB:.0f} MB budget ({budget[1]}); raise "
+            f"--memory-budget to at least {math.ceil((need + fixed) / MB)}MB"
+            + (" or export a smaller --input-size" if fixed_shape else "")
+        ) from None
+
+
+def _run_tiles(runner, reference, lr: np.ndarray, hw, scale: int, overlap: int, names: list[str]):
+    """Every tile through ``runner`` (and ``reference``, compared), stitched into 8-bit pixels.
+
+    Returns ``(sH x sW x 3 uint8, [ImageParity per tile], {"tiles", "artifact", "reference"} seconds)``.
+    """
+    from bnn_deploy.core.parity import compare
+    from bnn_deploy.core.progress import bar
+    from bnn_deploy.core.tiling import run_tiled
+
+    compared, clock = [], {"tiles": 0.0, "artifact": 0.0, "reference": 0.0}
+
+    def predict(tile: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        got = runner.predict(tile)
+        clock["artifact"] += time.perf_counter() - t0
+        if reference is not None:
+            t0 = time.perf_counter()
+            expected = reference.predict(tile)
+            clock["reference"] += time.perf_counter() - t0
+            compared.append(compare([got], [expected], reference="", names=[names[len(compared)]]).images[0])
+        return got
+
+    out = np.empty((lr.shape[0] * scale, lr.shape[1] * scale, 3), dtype=np.uint8)
+    t0 = time.perf_counter()
+    with bar("upscaling", total=len(names), unit="tile") as shown:
+        run_tiled(predict, lr, hw, scale, overlap, progress=shown.tick, out=out)
+    clock["tiles"] = time.perf_counter() - t0
+    return out, compared, clock
+
+
+def _over_budget(what: str, fixed: int, budget: int, budget_from: str) -> BnnDeployError:
     return BnnDeployError(
-        f"the libraries, models and image buffers alone take ~{fixed / MB:.0f} MB, over the {budget / MB:.0f} MB "
-        f"budget ({budget_from}); raise --memory-budget to more than {math.ceil(fixed / MB)}MB or give a smaller image"
+        f"{what} alone take ~{fixed / MB:.0f} MB, over the {budget / MB:.0f} MB budget ({budget_from}); "
+        f"raise --memory-budget to more than {math.ceil(fixed / MB)}MB or give a smaller image"
     )
 
 
@@ -452,10 +508,10 @@ def upscale(
     ``progress(message)`` receives status lines.
     """
     from bnn_deploy.core.fileio import scratch_dir
+    from bnn_deploy.core.formats import FORMATS
     from bnn_deploy.core.images import load_image, save_image
-    from bnn_deploy.core.parity import compare
-    from bnn_deploy.core.progress import bar, step
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP, run_tiled
+    from bnn_deploy.core.progress import step
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
 
     say = progress or (lambda _m: None)
     started = time.perf_counter()
@@ -470,10 +526,12 @@ def upscale(
     _check_request(image, output, overlap, threads)
     lr = load_image(image)
     image_hw = tuple(lr.shape[:2])
-    fixed_shape = plan.fmt not in ("pytorch", "onnx")
+    fixed_shape = FORMATS[plan.fmt].fixed_shape
     candidates = _fixed_sizes_in_image(plan, image_hw, image) if fixed_shape else plan.artifacts
     if plan.scale is not None and output_buffers(image_hw, plan.scale) + lr.nbytes >= budget:
-        raise _over_budget(output_buffers(image_hw, plan.scale) + lr.nbytes, budget, budget_from)
+        raise _over_budget(
+            "the input and output image buffers", output_buffers(image_hw, plan.scale) + lr.nbytes, budget, budget_from
+        )
     reset = _reset_peak()
 
     with scratch_dir("bnn-deploy-upscale-") as scratch:
@@ -482,53 +540,22 @@ def upscale(
         fixed = _resident()[0] + output_buffers(image_hw, scale)
         share = budget - fixed
         if share <= 0:
-            raise _over_budget(fixed, budget, budget_from)
-        needs = _Needs(loaded.reference_artifact, scale, threads, say)
-        try:
-            if fixed_shape:
-                run_art, hw, need = fixed_tile(candidates, share, needs)
-                how = "the largest exported input size inside the image whose measured need fits"
-            else:
-                run_art = plan.artifacts[0] if plan.artifacts else None
-                hw, need, how = any_size_tile(loaded.measured, image_hw, share, needs)
-        except _TooBig as exc:
-            (h, w), need = exc.hw, exc.need
-            raise BnnDeployError(
-                f"a {w}x{h} tile of {plan.fmt} needs ~{need / MB:.0f} MB and the libraries, models and image "
-                f"buffers ~{fixed / MB:.0f} MB: over the {budget / MB:.0f} MB budget ({budget_from}); raise "
-                f"--memory-budget to at least {math.ceil((need + fixed) / MB)}MB"
-                + (" or export a smaller --input-size" if fixed_shape else "")
-            ) from None
+            raise _over_budget("the libraries, models and image buffers", fixed, budget, budget_from)
+        run_art, hw, need, how = _choose_tile(
+            plan, loaded, candidates, image_hw, fixed, (budget, budget_from), threads, say
+        )
         runner = loaded.open(run_art)
         names = _tile_names(image_hw, hw, overlap)
-        reference = loaded.reference
         say(
             f"{len(names)} tile(s) of {hw[1]}x{hw[0]} (overlap {overlap}) through {plan.fmt}"
-            + (", each compared with PyTorch on the same tile" if reference is not None else "")
+            + (", each compared with PyTorch on the same tile" if loaded.reference is not None else "")
         )
-        compared, clock = [], {"artifact": 0.0, "reference": 0.0}
-
-        def predict(tile: np.ndarray) -> np.ndarray:
-            t0 = time.perf_counter()
-            got = runner.predict(tile)
-            clock["artifact"] += time.perf_counter() - t0
-            if reference is not None:
-                t0 = time.perf_counter()
-                expected = reference.predict(tile)
-                clock["reference"] += time.perf_counter() - t0
-                compared.append(compare([got], [expected], reference="", names=[names[len(compared)]]).images[0])
-            return got
-
-        out = np.empty((image_hw[0] * scale, image_hw[1] * scale, 3), dtype=np.uint8)
-        t0 = time.perf_counter()
-        with bar("upscaling", total=len(names), unit="tile") as shown:
-            run_tiled(predict, lr, hw, scale, overlap, progress=shown.tick, out=out)
-        tiles_seconds = time.perf_counter() - t0
+        out, compared, clock = _run_tiles(runner, loaded.reference, lr, hw, scale, overlap, names)
         del lr
         with step(f"writing {output}", say):
             save_image(output, out)
     peak = _resident()[1]
-    if reference is not None:
+    if loaded.reference is not None:
         parity = Parity.of_images(
             compared, reference=f"PyTorch on the same tiles ({Path(loaded.reference_artifact.file).name})"
         )
@@ -568,7 +595,7 @@ def upscale(
         },
         parity=parity,
         seconds=time.perf_counter() - started,
-        run_seconds={"tiles": tiles_seconds, **clock},
+        run_seconds=clock,
         notes=plan.notes,
     )
 
