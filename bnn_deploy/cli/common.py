@@ -84,3 +84,9 @@ trust_pickle_option = click.option(
     is_flag=True,
     help="Allow checkpoints that need full unpickling (runs code from the file: only for files you trust).",
 )
+overlap_option = click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bnn_deploy.cli.common import Output, k_option, output_options, trust_pickle_option
+from bnn_deploy.cli.common import Output, k_option, output_options, overlap_option, trust_pickle_option
 
 
 def register(cli: click.Group) -> None:
@@ -54,16 +54,12 @@ def models_cmd(out: Output):
 @click.option(
     "--memory-budget",
     default=None,
-    help="Peak memory of the whole run, e.g. 1GB (default: 1 GiB, or 3/4 of the memory available now if "
+    help="Peak memory of the whole run, e.g. 1GB (default: 1.5 GiB, or 3/4 of the memory available now if "
     "less). What the libraries, models and image buffers take is subtracted; the tile is the largest whose "
-    "measured need fits the rest (fixed-shape graphs: among the exported sizes).",
+    "measured need (x1.25) fits the rest: among the exported sizes for LCE/TFLite, at most 512x512 for "
+    "PyTorch/ONNX.",
 )
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
-)
+@overlap_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads (default: this machine's cores).")
 @k_option
 @trust_pickle_option

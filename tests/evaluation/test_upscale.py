@@ -237,3 +237,11 @@ def test_tile_bar_shows_on_a_terminal_but_not_with_json(export_dir, picture, tmp
     quiet = read_terminal(args + ["-o", str(tmp_path / "b.png"), "--json"])
     assert "upscaling: " not in quiet and "\r" not in quiet.replace("\r\n", "\n")
     assert "tile(s) of 48x32" in quiet
+
+
+def test_help_says_how_the_default_budget_and_tiles_are_chosen():
+    from bnn_deploy.evaluation.upscale import DEFAULT_BUDGET, MAX_TILE, NEED_MARGIN
+
+    text = " ".join(run_cli("upscale", "--help", check=True).stdout.split())
+    assert f"default: {DEFAULT_BUDGET / 2**30:g} GiB, or 3/4 of the memory available now" in text
+    assert f"(x{NEED_MARGIN:g})" in text and f"at most {MAX_TILE}x{MAX_TILE} for PyTorch/ONNX" in text
