@@ -24,7 +24,7 @@ with silenced(sys.argv[1] == "json"):
                 status("a status line")
             time.sleep(0.05)
     with step("converting"):
-        time.sleep(0.7)
+        time.sleep(0.7 if sys.argv[1] == "text" else 0)  # long enough for the clock to be redrawn
     status("done")
 """
 
