@@ -4,6 +4,8 @@ One output convention for every command: ``--json`` prints the result as JSON on
 nothing else there (human text and progress go to stderr); ``--json-out FILE`` writes the same
 JSON to a file while the human table still prints. The file's path is checked when the option is
 parsed, before any work; if writing it fails at the end anyway, the table has already printed.
+Progress bars (:mod:`bnn_deploy.core.progress`) show only when stderr is a terminal and ``--json``
+is not given; status lines always print.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import click
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.progress import silenced, status
 
 
 def _check_json_out(ctx, param, value):
@@ -37,7 +40,8 @@ def output_options(command):
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (and nothing else).")
     @functools.wraps(command)
     def wrapper(*args, as_json: bool, json_out: str | None, **kwargs):
-        return command(*args, out=Output(as_json, json_out), **kwargs)
+        with silenced(as_json):  # --json: no progress bars (status lines still go to stderr)
+            return command(*args, out=Output(as_json, json_out), **kwargs)
 
     return wrapper
 
@@ -49,8 +53,8 @@ class Output:
         self.as_json, self.json_out = as_json, json_out
 
     def progress(self, message: str) -> None:
-        """A status line: always stderr, so stdout stays the result."""
-        click.echo(message, err=True)
+        """A status line: always stderr, so stdout stays the result (above a progress bar, if one shows)."""
+        status(message)
 
     def emit(self, result, render) -> None:
         """Print ``result`` (JSON, or ``render(result)``), then write ``--json-out`` if asked."""
@@ -86,4 +90,10 @@ trust_pickle_option = click.option(
     "--trust-pickle",
     is_flag=True,
     help="Allow checkpoints that need full unpickling (runs code from the file: only for files you trust).",
+)
+overlap_option = click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bnn_deploy.cli.common import Output, k_option, output_options, trust_pickle_option
+from bnn_deploy.cli.common import Output, k_option, output_options, overlap_option, trust_pickle_option
 
 
 def register(cli: click.Group) -> None:
@@ -33,12 +33,7 @@ def register(cli: click.Group) -> None:
     help="Memory for one tile, e.g. 256MB: tile with the largest exported input size whose measured "
     "peak fits (default: the largest size).",
 )
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
-)
+@overlap_option
 @k_option
 @trust_pickle_option
 @output_options

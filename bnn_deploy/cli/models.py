@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bnn_deploy.cli.common import Output, k_option, output_options, trust_pickle_option
+from bnn_deploy.cli.common import Output, k_option, output_options, overlap_option, trust_pickle_option
 
 
 def register(cli: click.Group) -> None:
@@ -47,21 +47,48 @@ def models_cmd(out: Output):
 
 
 @click.command("upscale")
-@click.argument("ckpt", type=click.Path(dir_okay=False))
+@click.argument("target", metavar="CKPT|EXPORT_DIR|ARTIFACT", type=click.Path())
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the upscaled PNG.")
+@click.option(
+    "--artifact",
+    type=click.Choice(["lce", "tflite-float", "tflite-int8", "onnx", "pytorch"]),
+    default=None,
+    help="What runs, for an export folder: lce (default when exported), tflite-float (the binary model on "
+    "float kernels), tflite-int8 (the float reference, quantized), onnx, pytorch (the source checkpoint). "
+    "A checkpoint runs in PyTorch.",
+)
+@click.option(
+    "--memory-budget",
+    default=None,
+    help="Peak memory of the whole run, e.g. 1GB (default: 1.5 GiB, or 3/4 of the memory available now if "
+    "less). What the libraries, models and image buffers take is subtracted; the tile is the largest whose "
+    "measured need (x1.25) fits the rest: among the exported sizes for LCE/TFLite, at most 512x512 for "
+    "PyTorch/ONNX.",
+)
+@overlap_option
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads (default: this machine's cores).")
 @k_option
 @trust_pickle_option
 @output_options
-def upscale_cmd(ckpt, image, output, k, trust_pickle, out: Output):
-    """Run a model on one image with PyTorch and write the result."""
-    from bnn_deploy.evaluation.upscale import upscale_file
+def upscale_cmd(target, image, output, artifact, memory_budget, overlap, threads, k, trust_pickle, out: Output):
+    """Upscale one image of any size with a checkpoint or a deployed artifact, in tiles, under a memory budget.
 
-    result = upscale_file(ckpt, image, output, k=k, trust_pickle=trust_pickle)
-    out.emit(
-        result,
-        lambda r: (
-            f"wrote {r['output']}  {r['input_size'][0]}x{r['input_size'][1]} -> "
-            f"{r['output_size'][0]}x{r['output_size'][1]}  ({r['arch']} x{r['scale']}, {r['seconds']:.2f} s)"
-        ),
+    Prints parity against PyTorch (computed tile by tile), the peak memory and the time taken.
+    """
+    from bnn_deploy.core.values import parse_memory
+    from bnn_deploy.evaluation.upscale import render_upscale, upscale
+
+    result = upscale(
+        target,
+        image,
+        output,
+        artifact=artifact,
+        memory_budget=None if memory_budget is None else parse_memory(memory_budget),
+        overlap=overlap,
+        threads=threads,
+        k=k,
+        trust_pickle=trust_pickle,
+        progress=out.progress,
     )
+    out.emit(result, render_upscale)

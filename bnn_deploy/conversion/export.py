@@ -30,6 +30,7 @@ from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, scratch_dir
 from bnn_deploy.core.formats import EXPORT_FORMATS, FLOAT_REF_WHAT, FORMATS
 from bnn_deploy.core.manifest import ArtifactEntry, Manifest, now_utc
 from bnn_deploy.core.photos import PARITY_PHOTOS, parity_images
+from bnn_deploy.core.progress import step
 from bnn_deploy.core.targets import lce_converter_target
 from bnn_deploy.core.values import MAX_SIDE
 from bnn_deploy.core.versions import tool_versions
@@ -168,14 +169,14 @@ class _Exporter:
 
         w, h = size
         images = [(n, lr) for n, lr, _ in parity_images((h, w), self.scale or 1, self.settings.parity_photos)]
-        self.settings.say("checking the ONNX file (dynamic size) on ONNX Runtime")
-        info = onnx_export.export_onnx_artifact(
-            source.loaded,
-            self.staging,
-            parity_images=images,
-            min_parity_db=self.settings.min_parity_db,
-            traced=source.onnx_path,
-        )
+        with step("checking the ONNX file (dynamic size) on ONNX Runtime", self.settings.say):
+            info = onnx_export.export_onnx_artifact(
+                source.loaded,
+                self.staging,
+                parity_images=images,
+                min_parity_db=self.settings.min_parity_db,
+                traced=source.onnx_path,
+            )
         self.artifacts.append(
             ArtifactEntry(
                 file=os.path.basename(info["file"]),
@@ -259,17 +260,17 @@ def export_model(
             threads=num_threads,
             fold=fold,
         )
-        say(f"loading {source}")
-        src = load_source(source, str(workdir), k=k, trust_pickle=trust_pickle)
+        with step(f"loading {source}", say):
+            src = load_source(source, str(workdir), k=k, trust_pickle=trust_pickle)
         if "lce-int8" in formats:
             from bnn_deploy.conversion.int8 import check_int8
 
             check_int8(src.onnx_model, fold=fold, where=src.path)
         ref = None
         if ref_path is not None:
-            say(f"loading the float reference {float_ref}")
             os.makedirs(workdir / "ref")  # its ONNX may share the model's file name
-            ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
+            with step(f"loading the float reference {float_ref}", say):
+                ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
         check_fits([s.onnx_model for s in (src, ref) if s is not None], sizes)
         ex = _Exporter(staging, settings)
         for size in sizes:

@@ -22,6 +22,7 @@ from bnn_deploy.core.images import nchw_to_nhwc, nhwc_to_nchw
 from bnn_deploy.core.manifest import BinaryConvs
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.core.photos import CALIBRATION_PHOTOS, calibration_images, parity_images
+from bnn_deploy.core.progress import bar, step
 
 PARITY_KERNEL = "indirect_bgemm+xnnpack"  # identical output to LCE's default kernel (checked by bench), fastest
 
@@ -105,20 +106,20 @@ def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings,
 
     w, h = size
     prep = Prepared(source=source, size=size)
-    settings.say(f"{prep.tag} rebuilding {source.name} in TensorFlow" + (", folding the float glue" if fold else ""))
-    prep.rebuilt = rebuild(source, (h, w), fold=fold)
+    folding = ", folding the float glue" if fold else ""
+    with step(f"{prep.tag} rebuilding {source.name} in TensorFlow{folding}", settings.say):
+        prep.rebuilt = rebuild(source, (h, w), fold=fold)
     if prep.rebuilt.fold is not None:
         settings.say(f"    {prep.rebuilt.fold.text()}")
     check_binary_coverage(prep.rebuilt, source.expected_binary, source.path)
     prep.saved_model = save_saved_model(prep.rebuilt, os.path.join(settings.workdir, f"{tag}_{w}x{h}"))
     images = parity_images((h, w), prep.rebuilt.scale, settings.parity_photos)
-    settings.say(
-        f"{prep.tag} running the reference ({source.reference_label.split(' (')[0]}) on {len(images)} photo(s)"
-    )
     prep.names = [n for n, _, _ in images]
     prep.hrs = [hr for _, _, hr in images]
     prep.inputs = [lr for _, lr, _ in images]
-    prep.reference = source.reference(prep.inputs)
+    label = source.reference_label.split(" (")[0]
+    with step(f"{prep.tag} running the reference ({label}) on {len(images)} photo(s)", settings.say):
+        prep.reference = source.reference(prep.inputs)
     return prep
 
 
@@ -141,10 +142,9 @@ PREPARE = (
 def convert_lce(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
-    job.settings.say(
-        f"{job.prep.tag} converting {'' if job.fmt == 'lce' else job.fmt + ' '}with LCE (target {job.settings.target})"
-    )
-    job.data = lce.convert_lce(job.saved, job.settings.target)
+    what = "" if job.fmt == "lce" else job.fmt + " "
+    with step(f"{job.prep.tag} converting {what}with LCE (target {job.settings.target})", job.settings.say):
+        job.data = lce.convert_lce(job.saved, job.settings.target)
 
 
 def calibrate_int8(job: Job) -> None:
@@ -173,18 +173,19 @@ def convert_float(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
     who = "the float reference" if job.role == "float-ref" else "with the stock TFLite converter (float kernels)"
-    job.settings.say(f"{job.prep.tag} converting {who}")
-    job.data = lce.convert_tflite_float(job.prep.saved_model)
+    with step(f"{job.prep.tag} converting {who}", job.settings.say):
+        job.data = lce.convert_tflite_float(job.prep.saved_model)
 
 
 def convert_int8(job: Job) -> None:
     from bnn_deploy.conversion import lce
 
     w, h = job.prep.size
-    job.settings.say(
-        f"{job.prep.tag} quantizing the float reference to int8 (calibrating on {CALIBRATION_PHOTOS} photos)"
-    )
-    job.data = lce.convert_tflite_int8(job.prep.saved_model, calibration_images((h, w), job.prep.rebuilt.scale))
+    with step(
+        f"{job.prep.tag} quantizing the float reference to int8 (calibrating on {CALIBRATION_PHOTOS} photos)",
+        job.settings.say,
+    ):
+        job.data = lce.convert_tflite_int8(job.prep.saved_model, calibration_images((h, w), job.prep.rebuilt.scale))
 
 
 def read_back(job: Job) -> None:
@@ -242,7 +243,11 @@ def _parity(job: Job, gated: bool) -> None:
         kernel=PARITY_KERNEL,
     )
     start = time.perf_counter()
-    outputs = [nhwc_to_nchw(runner.predict(nchw_to_nhwc(x))) for x in prep.inputs]
+    outputs = []
+    with bar(f"{prep.tag} parity of the {job.fmt} flatbuffer", total=len(prep.inputs), unit="photo") as shown:
+        for x in prep.inputs:
+            outputs.append(nhwc_to_nchw(runner.predict(nchw_to_nhwc(x))))
+            shown.update()
     job.seconds_per_image = (time.perf_counter() - start) / max(len(outputs), 1)
     label = prep.source.reference_label + (" (the float model)" if job.role == "float-ref" and not gated else "")
     job.parity = compare(

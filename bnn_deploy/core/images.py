@@ -76,9 +76,9 @@ def _rgb_float(img: Image.Image, path: str | os.PathLike) -> np.ndarray:
 
 
 def save_image(path: str | os.PathLike, img_float: np.ndarray) -> None:
-    """Write float RGB HxWx3 in [0, 1] to ``path`` as an 8-bit RGB PNG, atomically.
+    """Write float RGB HxWx3 in [0, 1] (or uint8 RGB, as it is) to ``path`` as an 8-bit RGB PNG, atomically.
 
-    Pixels are quantised with :func:`~bnn_deploy.core.metrics.to_uint8`. The PNG is written to a
+    Float pixels are quantised with :func:`~bnn_deploy.core.metrics.to_uint8`. The PNG is written to a
     temporary file in the same directory and moved over ``path`` with ``os.replace``
     (:func:`bnn_deploy.core.fileio.atomic_path`), so readers never see a half-written file; the
     temporary file is removed if anything fails. The file gets the umask's permissions.
@@ -91,7 +91,8 @@ def save_image(path: str | os.PathLike, img_float: np.ndarray) -> None:
         raise BnnDeployError(
             f"cannot write {path}: expected an HxWx3 RGB image, got {img_float.shape}; pass an RGB image"
         )
-    encoded = Image.fromarray(to_uint8(img_float))  # uint8 HxWx3 -> mode "RGB"
+    pixels = img_float if img_float.dtype == np.uint8 else to_uint8(img_float)
+    encoded = Image.fromarray(pixels)  # uint8 HxWx3 -> mode "RGB"
     try:
         with atomic_path(path) as tmp:  # removes the temp file on any failure, Ctrl-C included
             encoded.save(tmp, format="PNG")

@@ -123,6 +123,23 @@ class Parity:
         """A parity that could not be measured, saying why."""
         return cls(psnr_db=None, max_abs_error=None, reference=f"none: {why}")
 
+    @classmethod
+    def of_images(cls, rows: list[ImageParity], *, reference: str, threshold_db: float | None = None) -> Parity:
+        """The parity over images (or tiles) compared one at a time: the worst PSNR (NaN counts as worst),
+        the largest error, and the mean PSNR vs HR where ground truth was known."""
+        if not rows:
+            raise BnnDeployError("parity needs at least one compared image; compare the outputs of some inputs")
+        with_hr = [r for r in rows if r.psnr_vs_hr_db is not None]
+        return cls(
+            psnr_db=min((r.psnr_db for r in rows), key=lambda v: -math.inf if math.isnan(v) else v),
+            max_abs_error=max(r.max_abs_error for r in rows),
+            reference=reference,
+            images=list(rows),
+            threshold_db=threshold_db,
+            psnr_vs_hr_db=float(np.mean([r.psnr_vs_hr_db for r in with_hr])) if with_hr else None,
+            reference_psnr_vs_hr_db=float(np.mean([r.reference_psnr_vs_hr_db for r in with_hr])) if with_hr else None,
+        )
+
     @property
     def measured(self) -> bool:
         return self.psnr_db is not None
@@ -210,17 +227,7 @@ def compare(
             row.psnr_vs_hr_db = sr_metrics(_hwc(got), hr, scale)["psnr"]
             row.reference_psnr_vs_hr_db = sr_metrics(_hwc(ref), hr, scale)["psnr"]
         rows.append(row)
-    with_hr = [r for r in rows if r.psnr_vs_hr_db is not None]
-    worst = min((r.psnr_db for r in rows), key=lambda v: -math.inf if math.isnan(v) else v)
-    return Parity(
-        psnr_db=worst,
-        max_abs_error=max(r.max_abs_error for r in rows),
-        reference=reference,
-        images=rows,
-        threshold_db=threshold_db,
-        psnr_vs_hr_db=float(np.mean([r.psnr_vs_hr_db for r in with_hr])) if with_hr else None,
-        reference_psnr_vs_hr_db=(float(np.mean([r.reference_psnr_vs_hr_db for r in with_hr])) if with_hr else None),
-    )
+    return Parity.of_images(rows, reference=reference, threshold_db=threshold_db)
 
 
 def _hwc(x: np.ndarray) -> np.ndarray:

@@ -80,20 +80,35 @@ def tile_count(image_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: int
 
 
 def run_tiled(
-    predict, img: np.ndarray, tile_hw: tuple[int, int], scale: int, overlap: int = DEFAULT_OVERLAP, progress=None
+    predict,
+    img: np.ndarray,
+    tile_hw: tuple[int, int],
+    scale: int,
+    overlap: int = DEFAULT_OVERLAP,
+    progress=None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Upscale HxWxC ``img`` with ``predict`` (NHWC ``[1, th, tw, C]`` → ``[1, s·th, s·tw, C]``) by tiles.
 
-    Returns the stitched ``sH × sW × C`` float32 image. ``progress(done, total)`` is called after
-    each tile.
+    Returns the stitched ``sH × sW × C`` image: a new float32 array, or ``out`` when given. A uint8
+    ``out`` receives each kept part quantised as :func:`~bnn_deploy.core.metrics.to_uint8` does
+    (the PNG's pixels), so a large output costs one byte per value instead of four.
+    ``progress(done, total)`` is called after each tile.
     """
+    from bnn_deploy.core.metrics import to_uint8
+
     img = np.asarray(img, dtype=np.float32)
     height, width = img.shape[:2]
     th, tw = (int(v) for v in tile_hw)
     rows, cols = plan_axis(height, th, overlap), plan_axis(width, tw, overlap)
     if rows.padded or cols.padded:
         img = np.pad(img, ((0, rows.padded), (0, cols.padded), (0, 0)), mode="edge")
-    out = np.empty((height * scale, width * scale, img.shape[2]), dtype=np.float32)
+    shape = (height * scale, width * scale, img.shape[2])
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape:
+        raise BnnDeployError(f"the output buffer is {list(out.shape)}, not {list(shape)}; pass an sH x sW x C array")
+    keep = to_uint8 if out.dtype == np.uint8 else (lambda part: part)
     total, done = len(rows.starts) * len(cols.starts), 0
     for i, top in enumerate(rows.starts):
         for j, left in enumerate(cols.starts):
@@ -106,9 +121,9 @@ def run_tiled(
                 )
             r0, r1 = rows.cuts[i], rows.cuts[i + 1]
             c0, c1 = cols.cuts[j], cols.cuts[j + 1]
-            out[r0 * scale : r1 * scale, c0 * scale : c1 * scale] = sr[
-                0, (r0 - top) * scale : (r1 - top) * scale, (c0 - left) * scale : (c1 - left) * scale
-            ]
+            out[r0 * scale : r1 * scale, c0 * scale : c1 * scale] = keep(
+                sr[0, (r0 - top) * scale : (r1 - top) * scale, (c0 - left) * scale : (c1 - left) * scale]
+            )
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -147,6 +147,9 @@ def test_save_round_trip_is_atomic(tmp_path):
     with Image.open(out) as written:
         assert (written.format, written.mode, written.size) == ("PNG", "RGB", (60, 40))
     np.testing.assert_array_equal(to_uint8(load_image(out)), to_uint8(img))
+    pixels = to_uint8(img)  # 8-bit pixels are written as they are, not scaled again
+    save_image(out, pixels)
+    np.testing.assert_array_equal(to_uint8(load_image(out)), pixels)
 
 
 def test_save_to_unwritable_directory_is_refused(tmp_path):

@@ -90,6 +90,21 @@ def test_image_smaller_than_the_tile_is_padded_and_cropped_back(photo):
     assert out.shape == (20, 26, 3) and seen == [(1, 16, 16, 3)]
 
 
+def test_tiles_stitched_into_uint8_are_the_quantised_float_image(photo):
+    """upscale stitches into the PNG's 8-bit pixels: the same pixels as quantising the float image."""
+    from bnn_deploy.core.metrics import to_uint8
+
+    predict = _torch_predict()
+    img = np.ascontiguousarray(photo[:70, :90])
+    stitched = run_tiled(predict, img, (32, 40), 2, 8)
+    out = np.zeros((140, 180, 3), dtype=np.uint8)
+    assert run_tiled(predict, img, (32, 40), 2, 8, out=out) is out
+    np.testing.assert_array_equal(out, to_uint8(stitched))
+    assert len(np.unique(out)) > 100  # a real picture, not a constant
+    with pytest.raises(BnnDeployError, match="output buffer"):
+        run_tiled(predict, img, (32, 40), 2, 8, out=np.zeros((70, 90, 3), dtype=np.uint8))
+
+
 def test_memory_budget_picks_the_largest_size_that_fits():
     need = {(90, 160): 40 << 20, (180, 320): 150 << 20, (360, 640): 600 << 20}
     measured = []
