@@ -94,7 +94,7 @@ def bench_export_on_device(
     Every user-fixable problem is a one-line :class:`BnnDeployError`, raised before connecting where
     it can be known without the board.
     """
-    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.exports import check_tile_overlap, read_export
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
     from bnn_deploy.devices.remote_bench import bench_on_device
 
@@ -102,6 +102,7 @@ def bench_export_on_device(
     options.check()
     overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)  # verified once; the board run takes this object
+    check_tile_overlap(exp, overlap, explicit=options.overlap is not None)  # quality tiles, before connecting
     if options.profile:
         profiled_artifacts(exp)  # an export without an LCE artifact is refused before connecting
     started = time.perf_counter()

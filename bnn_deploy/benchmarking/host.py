@@ -37,6 +37,8 @@ from bnn_deploy.core.versions import host_info
 from bnn_deploy.runtimes.base import latency_stats
 from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 
+SELECT_MIN_TIMEOUT_S = 120  # the kernel choice's process limit: at least this, or 10x --max-secs
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -59,7 +61,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
 
     ``options.json_out`` / ``options.plot``: where to write the JSON report and the latency-vs-PSNR PNG.
     """
-    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.exports import check_tile_overlap, read_export
     from bnn_deploy.core.fileio import sha256_file
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
 
@@ -79,6 +81,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
     )
     overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)
+    check_tile_overlap(exp, overlap, explicit=options.overlap is not None)  # quality tiles, before any run
     if options.profile:
         from bnn_deploy.benchmarking.profile import profiled_artifacts
 
@@ -115,7 +118,9 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
                 use_kernel = kernel
                 if kernel == "auto":
                     say(f"{label}: choosing the LCE kernel")
-                    choice = run_worker(dict(spec, select_kernel=True), workdir, f"select{n}")
+                    # the choice stops loading candidates after --max-secs; the process gets some slack
+                    limit = max(SELECT_MIN_TIMEOUT_S, 10 * options.max_secs)
+                    choice = run_worker(dict(spec, select_kernel=True), workdir, f"select{n}", timeout=limit)
                     use_kernel = choice.get("kernel")
             tag = f"job{n}"
             if choice is not None and "error" in choice:

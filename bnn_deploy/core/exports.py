@@ -34,6 +34,7 @@ class Artifact:
     input_hw: tuple[int, int] | None  # fixed (height, width) or None for any size
     scale: int
     what: str = ""
+    k: float | None = None  # a PyTorch BBCU source's amplification, as the export used it (not in the file)
 
     @property
     def runtime(self) -> str:
@@ -168,6 +169,25 @@ def _pytorch_sources(directory: Path, manifest: Manifest, scale: int, notes: lis
                 input_hw=None,
                 scale=scale,
                 what=FORMATS["pytorch"].what,
+                # BBCU's k is not stored in official checkpoints: reload with the k the export used
+                k=(source.config or {}).get("k") if source.arch in ("bbcu_l", "bbcu_m") else None,
             )
         )
     return out
+
+
+def check_tile_overlap(exp: ExportDir, overlap: int, *, explicit: bool) -> None:
+    """Refuse, before loading any model, an overlap no exported size of some format can tile with."""
+    largest: dict[tuple[str, str], tuple[int, int]] = {}
+    for art in exp.artifacts:
+        if art.input_hw is not None:
+            key = (art.format, art.role)
+            largest[key] = max(largest.get(key, (0, 0)), tuple(art.input_hw), key=lambda hw: hw[0] * hw[1])
+    for (fmt, _), hw in largest.items():
+        side = min(hw)
+        if overlap >= side:
+            what = f"--overlap {overlap}" if explicit else f"the default tile overlap ({overlap} LR px)"
+            raise BnnDeployError(
+                f"{what} does not fit the {fmt} artifact's largest input size {hw[1]}x{hw[0]}: tiles must overlap "
+                f"by less than {side} px; pass --overlap {side // 2} (or export a larger --input-size)"
+            )

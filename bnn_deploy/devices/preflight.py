@@ -10,7 +10,8 @@ Android SDK level. :func:`check_facts` turns them into errors (the run is refuse
 * an AArch64 binary on a 32-bit userland, or any binary for another CPU → error;
 * a 32-bit OS → warning: LCE's optimized aarch64 kernels are lost (≈20× slower);
 * glibc older than the binary needs → error;
-* governor not ``performance``, throttling now or since boot, threads > cores → warnings;
+* governor not ``performance``, throttling now or since boot, threads > cores → warnings
+  (more than 4× the cores → an error, as on the host);
 * less free memory than the model needs → error (or a warning near the limit);
 * ``uname -m`` says aarch64 but ``/proc/cpuinfo`` describes an x86 CPU → the board is emulated
   (qemu-user): its timings are never reported as device latency.
@@ -22,6 +23,7 @@ import re
 from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.values import check_thread_counts
 
 PREFLIGHT_SCRIPT = r"""
 s() { echo "@@$1"; }
@@ -293,8 +295,14 @@ def check_facts(
             f"get_throttled={facts['throttled']:#x}); check the power supply and cooling"
         )
     cores = facts.get("cores")
-    if cores and threads > cores:
-        warnings.append(f"--threads {threads} is more than the board's {cores} cores")
+    if cores:
+        try:  # more than 4x the cores measures the scheduler, not the model: refused as on the host
+            check_thread_counts([threads], cores, "the board")
+        except BnnDeployError as exc:
+            errors.append(str(exc))
+        else:
+            if threads > cores:
+                warnings.append(f"--threads {threads} is more than the board's {cores} cores")
 
     available = facts.get("mem_available_bytes")
     if memory_need and available:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.exports import check_tile_overlap
 from bnn_deploy.core.jsonio import REPORT_DIGITS, write_json
 
 # Every eval JSON says what it is and which shape it has (version 1: bnn-deploy 0.1, no key;
@@ -187,23 +188,6 @@ def _deployed(exp, budget: int | None) -> list[dict]:
     return out
 
 
-def _check_overlap(exp, overlap: int, *, explicit: bool) -> None:
-    """Refuse, before loading any model, an overlap no exported size of some format can tile with."""
-    largest: dict[tuple[str, str], tuple[int, int]] = {}
-    for art in exp.artifacts:
-        if art.input_hw is not None:
-            key = (art.format, art.role)
-            largest[key] = max(largest.get(key, (0, 0)), tuple(art.input_hw), key=lambda hw: hw[0] * hw[1])
-    for (fmt, _), hw in largest.items():
-        side = min(hw)
-        if overlap >= side:
-            what = f"--overlap {overlap}" if explicit else f"the default tile overlap ({overlap} LR px)"
-            raise BnnDeployError(
-                f"{what} does not fit the {fmt} artifact's largest input size {hw[1]}x{hw[0]}: tiles must overlap "
-                f"by less than {side} px; pass --overlap {side // 2} (or export a larger --input-size)"
-            )
-
-
 # ---------------------------------------------------------------- the evaluation
 
 
@@ -237,13 +221,17 @@ def evaluate(
         from bnn_deploy.core.exports import read_export
 
         exp = read_export(target)
-        _check_overlap(exp, overlap, explicit=overlap_given)
+        check_tile_overlap(exp, overlap, explicit=overlap_given)
         scale, source = exp.scale, exp.path
         model_source = exp.manifest.source.identity()
         for role in ("binary", "float-ref"):
             ref = exp.of("pytorch", role)
             if ref:
-                references[role] = {"name": ref[0].name, "file": ref[0].file, "predict": _pytorch_predict(ref[0].file)}
+                references[role] = {
+                    "name": ref[0].name,
+                    "file": ref[0].file,
+                    "predict": _pytorch_predict(ref[0].file, k=ref[0].k),
+                }
         deployed = _deployed(exp, memory_budget)
         notes = list(exp.notes)
     else:

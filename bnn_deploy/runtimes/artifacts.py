@@ -23,7 +23,7 @@ def open_artifact(artifact: Artifact, *, threads: int = 1, kernel: str | None = 
         return open_onnx(artifact.file, threads=threads, kernel=kernel or "default")
     from bnn_deploy.runtimes.torch_eager import open_torch
 
-    return open_torch(artifact.file, threads=threads, kernel=kernel or "default")
+    return open_torch(artifact.file, threads=threads, kernel=kernel or "default", k=artifact.k)
 
 
 def import_runtime(runtime: str) -> None:

@@ -25,8 +25,11 @@ WORKER_TIMEOUT_S = 3600
 SELECT_RUNS = 3
 
 
-def run_worker(spec: dict, workdir: Path, tag: str) -> dict:
-    """Write ``spec``, run the worker in a fresh interpreter, return its result (or ``{"error"}``)."""
+def run_worker(spec: dict, workdir: Path, tag: str, timeout: float = WORKER_TIMEOUT_S) -> dict:
+    """Write ``spec``, run the worker in a fresh interpreter, return its result (or ``{"error"}``).
+
+    ``timeout`` (seconds) bounds the whole process: a worker past it is killed and reported.
+    """
     spec = dict(spec, result=str(workdir / f"{tag}.result.json"), outputs=str(workdir / f"{tag}.npz"))
     spec_path = workdir / f"{tag}.spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -37,10 +40,10 @@ def run_worker(spec: dict, workdir: Path, tag: str) -> dict:
             capture_output=True,
             text=True,
             env=env,
-            timeout=WORKER_TIMEOUT_S,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return {"error": f"worker timed out after {WORKER_TIMEOUT_S} s"}
+        return {"error": f"worker timed out after {timeout:g} s"}
     if os.path.exists(spec["result"]):
         with open(spec["result"]) as fh:
             result = json.load(fh)

@@ -18,8 +18,10 @@ from bnn_deploy.runtimes.base import Runner, check_threads, elapsed_ms
 KERNELS = ("default",)
 
 
-def open_torch(checkpoint: str, *, threads: int = 1, kernel: str = "default", model=None) -> Runner:
-    """Load ``checkpoint`` (a file or bundled model name), or wrap an already loaded ``model``."""
+def open_torch(
+    checkpoint: str, *, threads: int = 1, kernel: str = "default", model=None, k: float | None = None
+) -> Runner:
+    """Load ``checkpoint`` (a file or bundled model name; BBCU's ``k`` applied), or wrap an already loaded ``model``."""
     threads = check_threads(threads)
     if kernel not in KERNELS:
         raise BnnDeployError(f"unknown PyTorch kernel {kernel!r}; choose default")
@@ -30,7 +32,7 @@ def open_torch(checkpoint: str, *, threads: int = 1, kernel: str = "default", mo
     if model is None:
         from bnn_deploy.models.checkpoint import load_checkpoint
 
-        model = load_checkpoint(checkpoint).model
+        model = load_checkpoint(checkpoint, k=k).model
     model.eval()
     load_ms = elapsed_ms(start)
 

@@ -218,3 +218,27 @@ def test_missing_or_changed_files_are_refused(export_dir, tmp_path):
     (copy / "manifest.json").write_text("{not json")
     with pytest.raises(BnnDeployError, match="not readable JSON"):
         read_export(copy)
+
+
+def test_pytorch_source_is_reloaded_with_the_k_the_export_used(tmp_path, photo):
+    """Official BBCU checkpoints do not store k: an export made with --k 20 must be measured against
+    PyTorch at k=20, not at the default 130 (eval, bench and upscale all reload the source)."""
+    import torch
+
+    from bnn_deploy.conversion.export import export_model
+    from bnn_deploy.core.exports import read_export
+    from bnn_deploy.core.parity import parity_psnr
+    from bnn_deploy.core.photos import crop_center
+    from bnn_deploy.runtimes.artifacts import open_artifact
+    from support.models import tiny_model
+
+    model = tiny_model("bbcu_m", num_feat=8, num_block=1, k=20.0)
+    ckpt = tmp_path / "official.pth"
+    torch.save({"params": model.state_dict()}, ckpt)  # BasicSR layout: no k in the file
+    export_model(ckpt, formats=["lce"], input_sizes=[(24, 16)], out_dir=tmp_path / "e", k=20.0, parity_photos=1)
+    exp = read_export(tmp_path / "e")
+    (src,) = exp.of("pytorch")
+    assert src.k == 20.0
+    x = np.ascontiguousarray(crop_center(photo, 16, 24)[None], dtype=np.float32)
+    lce = open_artifact(exp.of("lce")[0]).predict(x)
+    assert parity_psnr(open_artifact(src).predict(x), lce) >= 60.0  # 25.5 dB when reloaded at k=130
