@@ -28,11 +28,13 @@ from bnn_deploy.benchmarking.host import bench_export
 from bnn_deploy.benchmarking.options import BenchOptions
 from bnn_deploy.benchmarking.profile import board_profiles, profiled_artifacts
 from bnn_deploy.benchmarking.report import bicubic_quality, quality_figures, speedups, write_report
+from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import sha256_file
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.parity import Parity
 from bnn_deploy.core.photos import quality_photos
 from bnn_deploy.core.versions import host_info
+from bnn_deploy.devices.transport import Unreachable
 from bnn_deploy.runtimes.base import latency_stats
 from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
 
@@ -107,9 +109,12 @@ def bench_export_on_device(
         profiled_artifacts(exp)  # an export without an LCE artifact is refused before connecting
     started = time.perf_counter()
     run = options.board_run(formats)
-    board = bench_on_device(
-        exp, options.device, run, options.board_access(), progress=say, out_dir=out_dir, transport=transport
-    )
+    try:
+        board = bench_on_device(
+            exp, options.device, run, options.board_access(), progress=say, out_dir=out_dir, transport=transport
+        )
+    except Unreachable as exc:
+        raise Unreachable(f"{exc}{_predict_hint(exp, options.device)}") from exc
     say("on this machine: PyTorch reference on the board's input (parity), each file on the photos (quality)")
     rows, inputs, photos = _host_figures(exp, board, run.threads, overlap)
     report = {
@@ -156,6 +161,20 @@ def _runtime_args_note(args) -> list[str]:
         f"every lce_benchmark_model run also got {' '.join(args)} (--runtime-arg); the tool only warns about "
         "flags it does not know and runs on: those are listed as ignored_flags per artifact"
     ]
+
+
+def _predict_hint(exp, device: str) -> str:
+    """Where the board is away, what can still be had without it: a labelled prediction."""
+    from bnn_deploy.devices.inventory import resolve_device
+    from bnn_deploy.prediction.boards import BOARDS
+
+    try:
+        profile = resolve_device(device).profile.get("name", device)
+    except BnnDeployError:
+        profile = device
+    if profile not in BOARDS:
+        return ""
+    return f" — or get a PREDICTED latency without the board: bnn-deploy predict {exp.path} --device {profile}"
 
 
 def _host_figures(exp, board: dict, threads: int, overlap: int):

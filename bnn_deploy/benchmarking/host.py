@@ -166,7 +166,49 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
     }
     if profile is not None:
         report["profile"] = profile
+    if options.predict:
+        say(f"predicting {', '.join(options.predict)} (a latency model, not a measurement)")
+        report["predicted"] = predicted_rows(exp, rows, options)
     return write_report(report, options.plot, options.trace)
+
+
+def predicted_rows(exp, rows: list[dict], options: BenchOptions) -> list[dict]:
+    """PREDICTED board latency of each flatbuffer (``bench --predict``), never mixed with the measured rows.
+
+    Quality is the artifact's own (the board computes the same output; its PSNR was measured here).
+    """
+    from bnn_deploy.core.formats import FORMATS
+    from bnn_deploy.prediction import predict
+
+    measured = {(r["file"], r["input_size"]): r for r in rows}
+    out = []
+    for art in exp.artifacts:
+        if not FORMATS[art.format].fixed_shape:
+            continue
+        size = f"{art.input_hw[1]}x{art.input_hw[0]}"
+        quality = (measured.get((art.file, size)) or {}).get("quality") or {}
+        result = predict(art.file, devices=list(options.predict), threads=list(options.predict_threads))
+        for p in result["predictions"]:
+            out.append(
+                {
+                    "name": art.name,
+                    "format": art.format,
+                    "role": art.role,
+                    "file": art.file,
+                    "input_size": size,
+                    "device": p["device"],
+                    "threads": p["threads"],
+                    "kernel": p["kernel"],
+                    "label": "predicted",
+                    "predicted_ms": p["predicted_ms"],
+                    "low_ms": p["low_ms"],
+                    "high_ms": p["high_ms"],
+                    "binary_share": p["binary_share"],
+                    "calibrated": p["calibrated"],
+                    "quality": {"psnr_db": quality.get("psnr_db"), "measured_on": "this machine (same output)"},
+                }
+            )
+    return out
 
 
 def _profile(exp, rows: list[dict], options: BenchOptions, say) -> dict:

@@ -49,6 +49,8 @@ class BenchOptions:
     plot: str | None = None
     profile: bool = False  # add the per-op profile (bench --profile; always for bnn-deploy profile)
     trace: str | None = None  # Chrome trace-event JSON of the profile
+    predict: tuple[str, ...] = ()  # boards to add PREDICTED rows for (bnn_deploy.prediction), host bench only
+    predict_threads: tuple[int, ...] = (1,)
     # a board's
     host: str | None = None
     key: str | None = None
@@ -88,6 +90,13 @@ class BenchOptions:
             self._check_board()
         return self
 
+    def _check_predict(self) -> None:
+        from bnn_deploy.prediction.boards import get_board
+
+        for board in self.predict:
+            get_board(board)  # unknown boards: one line listing the known ones
+        check_thread_counts(list(self.predict_threads), None, "a board")
+
     def _check_host(self) -> None:
         given = [flag for name, flag in _BOARD_FLAGS.items() if getattr(self, name) not in (None, False, ())]
         if given:
@@ -96,8 +105,14 @@ class BenchOptions:
                 "with --device (bnn-deploy devices lists them)"
             )
         check_thread_counts(self.threads, os.cpu_count() or 1, "this machine")
+        self._check_predict()
 
     def _check_board(self) -> None:
+        if self.predict:
+            raise BnnDeployError(
+                "--predict adds predicted boards next to this machine's measurements; run it with --device host "
+                f"(or `bnn-deploy predict EXPORT --device {self.predict[0]}`)"
+            )
         self.runtime_args = check_runtime_args(self.runtime_args)
         if len(self.threads) != 1:
             raise BnnDeployError(

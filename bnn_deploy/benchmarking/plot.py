@@ -71,10 +71,18 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
     ]
     if not points:
         raise BnnDeployError("no artifact ran successfully, so there is nothing to plot; see the errors above")
+    # bench --predict: hollow points with their range, labelled PREDICTED (never drawn like a measurement)
+    predicted = [
+        (r["predicted_ms"], r["quality"]["psnr_db"], r)
+        for r in report.get("predicted") or []
+        if isinstance((r.get("quality") or {}).get("psnr_db"), (int, float))
+    ]
     bicubic = report.get("bicubic", {}).get("psnr_db")
     xs = [math.log10(max(p[0], 1e-3)) for p in points]
     ys = [p[1] for p in points] + ([bicubic] if isinstance(bicubic, (int, float)) else [])
-    x_lo, x_hi = min(xs) - 0.15, max(xs) + 0.15
+    spans = [math.log10(max(v, 1e-3)) for _, _, r in predicted for v in (r["low_ms"], r["high_ms"])]
+    ys += [p[1] for p in predicted]
+    x_lo, x_hi = min(xs + spans) - 0.15, max(xs + spans) + 0.15
     y_lo, y_hi = min(ys) - 0.5, max(ys) + 0.5
 
     def px(lx: float, y: float) -> tuple[float, float]:
@@ -121,8 +129,21 @@ def plot_latency_psnr(report: dict, path: str | os.PathLike) -> str:
         if box[1] > v + 2 or box[3] < v - 2:  # moved off the point: a leader line shows whose it is
             draw.line([(u, v), (box[0], (box[1] + box[3]) / 2)], fill=(180, 180, 180))
         draw.text((box[0], box[1]), text, fill=colour)
+    for lat, psnr, row in predicted:
+        colour = COLOURS.get(row["format"], (0, 0, 0))
+        u, v = px(math.log10(max(lat, 1e-3)), psnr)
+        u0, _ = px(math.log10(max(row["low_ms"], 1e-3)), psnr)
+        u1, _ = px(math.log10(max(row["high_ms"], 1e-3)), psnr)
+        draw.line([(u0, v), (u1, v)], fill=colour)  # the predicted range
+        draw.ellipse([u - 5, v - 5, u + 5, v + 5], outline=colour, width=2)  # hollow: not a measurement
+        text = f"PREDICTED {row['name']} {row['device']} {row['threads']}t ({lat:.3g} ms)"
+        box = _place_label(draw, text, u, v, placed)
+        draw.text((box[0], box[1]), text, fill=colour)
     draw.text(
-        (left, 15), "latency vs quality: median latency (ms, log scale) vs PSNR on held-out photos (dB)", fill="black"
+        (left, 15),
+        "latency vs quality: median latency (ms, log scale) vs PSNR on held-out photos (dB)"
+        + ("; hollow = PREDICTED board latency with its range" if predicted else ""),
+        fill="black",
     )
     draw.text(((left + right) // 2 - 60, HEIGHT - 25), "median latency (ms)", fill="black")
     draw.text((8, top - 20), "PSNR dB", fill="black")

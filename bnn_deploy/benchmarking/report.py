@@ -163,6 +163,7 @@ def render_bench(report: dict) -> str:
             "note: photos smaller than a fixed-shape graph's input were edge-padded for PSNR (approximate "
             "near that border): " + ", ".join(f"{img} < {size}" for size, img in padded)
         )
+    lines += _render_predicted(report.get("predicted") or [])
     if report["speedups"]:
         lines.append("speed-up of the binary model (LCE) over each baseline (median latency ratio):")
         for s in report["speedups"]:
@@ -194,6 +195,21 @@ def render_bench(report: dict) -> str:
         if report["profile"].get("trace"):
             lines.append(f"wrote {report['profile']['trace']} (open it in https://ui.perfetto.dev)")
     return "\n".join(lines)
+
+
+def _render_predicted(rows: list[dict]) -> list[str]:
+    """``bench --predict``'s rows: a separate, labelled block (a model's figures, not measurements)."""
+    if not rows:
+        return []
+    nw = max(len(r["name"]) for r in rows) + 1
+    lines = ["PREDICTED on boards (the latency model of docs/predict.md — not measured; quality as measured here):"]
+    for r in rows:
+        cal = "" if r["calibrated"] else ", uncalibrated"
+        lines.append(
+            f"  {r['name']:<{nw}} {r['device']:>13} {r['threads']} thr  PREDICTED {r['predicted_ms']:9.2f} ms "
+            f"(range {r['low_ms']:.2f}–{r['high_ms']:.2f}; binary {100 * r['binary_share']:.0f} %{cal})"
+        )
+    return lines
 
 
 def _kernel_lines(report: dict) -> list[str]:

@@ -61,12 +61,20 @@ def board_options(command):
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def options_from(*, threads: str, ssh_host=None, runtime_args=(), **given):
+def options_from(*, threads: str, ssh_host=None, runtime_args=(), predict=None, predict_threads="1", **given):
     """A :class:`~bnn_deploy.benchmarking.options.BenchOptions` from the parsed command line."""
     from bnn_deploy.benchmarking.options import BenchOptions
     from bnn_deploy.core.values import parse_threads
 
-    return BenchOptions(threads=parse_threads(threads), host=ssh_host, runtime_args=tuple(runtime_args), **given)
+    boards = tuple(b.strip() for b in (predict or "").split(",") if b.strip())
+    return BenchOptions(
+        threads=parse_threads(threads),
+        host=ssh_host,
+        runtime_args=tuple(runtime_args),
+        predict=boards,
+        predict_threads=tuple(parse_threads(predict_threads)),
+        **given,
+    )
 
 
 def device_option(what: str):
@@ -114,6 +122,16 @@ def device_option(what: str):
     type=click.Path(dir_okay=False),
     default=None,
     help="With --profile: write it as Chrome trace events (JSON).",
+)
+@click.option(
+    "--predict",
+    default=None,
+    metavar="BOARDS",
+    help="Also PREDICT these boards (e.g. pi4,pixel1) with the latency model: labelled rows and hollow points "
+    "next to this machine's measurements (host only; docs/predict.md).",
+)
+@click.option(
+    "--predict-threads", default="1", show_default=True, help="Thread counts of the --predict boards, e.g. 1,4."
 )
 @click.option(
     "--print-commands",

@@ -179,6 +179,23 @@ def _local_runtime(runtime_bin, device) -> tuple[str, Path | str] | None:
     return None
 
 
+def _connect(dev, access: BoardAccess):
+    """Open the board's transport; a board that cannot be reached is :class:`Unreachable` (a host key
+    that does not match stays its own error: that is not a board being away)."""
+    from bnn_deploy.devices.inventory import open_transport
+    from bnn_deploy.devices.transport import Unreachable
+    from bnn_deploy.devices.transport_ssh import UnknownHostKey
+
+    try:
+        return open_transport(
+            dev, accept_new_host_key=access.accept_new_host_key, connect_timeout=access.connect_timeout
+        )
+    except UnknownHostKey:
+        raise
+    except BnnDeployError as exc:
+        raise Unreachable(str(exc)) from exc
+
+
 def _checked_runtime(dev, access: BoardAccess, artifacts: list[dict], run: BoardRun):
     """``(runtime, binary needs)``; refuses a board without ``lce_benchmark_model`` where one is needed:
     for an lce graph on a board profile that names a target, and for any profile."""
@@ -251,7 +268,7 @@ def bench_on_device(
     instead of connecting (tests, emulated boards). Raises a one-line :class:`BnnDeployError` on any
     user-fixable failure, after removing the board's work directory.
     """
-    from bnn_deploy.devices.inventory import open_transport, resolve_device
+    from bnn_deploy.devices.inventory import resolve_device
     from bnn_deploy.devices.preflight import estimate_memory_bytes
 
     say = progress or (lambda _msg: None)
@@ -269,9 +286,7 @@ def bench_on_device(
     # Staged beside ``out`` and swapped in whole only on success; removed on any failure.
     with staged_dir(out) as staging:
         say(f"connecting to {dev.name} ({dev.address()})")
-        tr = transport or open_transport(
-            dev, accept_new_host_key=access.accept_new_host_key, connect_timeout=access.connect_timeout
-        )
+        tr = transport or _connect(dev, access)
         try:
             report = _bench(
                 tr, dev, artifacts, staging, run, binary=binary, runtime=runtime, memory_need=memory_need, say=say

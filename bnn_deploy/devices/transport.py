@@ -59,6 +59,10 @@ class ConnectionLost(BnnDeployError):
     """The connection to the board went away while a command or transfer was under way."""
 
 
+class Unreachable(BnnDeployError):
+    """The board could not be reached at all (no route, refused, no answer, adb sees no such device)."""
+
+
 class Transport(Protocol):
     """put / run / get / remove on one board. ``description`` names the board in messages."""
 

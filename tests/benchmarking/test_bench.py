@@ -143,6 +143,11 @@ def test_bad_input_gives_one_line_errors(tmp_path_factory, tmp_path):
         (("bench", tmp_path, "--threads", "1"), "has no manifest.json"),
         (("bench", export_dir, "--device", "pi4"), "has no address; pass --host"),
         (("bench", export_dir, "--kernel", "turbo"), "unknown LCE kernel"),
+        (("bench", export_dir, "--predict", "pi9"), "no latency model for device 'pi9'"),
+        (
+            ("bench", export_dir, "--device", "pi4", "--host", "pi@127.0.0.1:9", "--predict", "pi4"),
+            "--predict adds predicted boards",
+        ),
     ]
     broken = tmp_path / "broken"
     shutil.copytree(export_dir, broken)
@@ -168,3 +173,61 @@ def test_parse_threads():
     for bad in ("0", "-1", "", "one"):
         with pytest.raises(BnnDeployError):
             parse_threads(bad)
+
+
+def test_predict_adds_labelled_board_rows_next_to_the_measured_ones(tmp_path_factory, tmp_path):
+    """bench --predict: PREDICTED rows in their own key and block, hollow points on the plot."""
+    export_dir = tiny_export(tmp_path_factory)
+    proc = run_cli(
+        "bench",
+        export_dir,
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--runs",
+        "1",
+        "--max-secs",
+        "2",
+        "--predict",
+        "pi4,pixel1",
+        "--predict-threads",
+        "1,4",
+        "--json-out",
+        tmp_path / "b.json",
+        "--plot",
+        tmp_path / "b.png",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "b.json").read_text())
+    flatbuffers = [r for r in report["results"] if r["format"] not in ("onnx", "pytorch")]
+    predicted = report["predicted"]
+    assert len(predicted) == len(flatbuffers) * 2 * 2  # two boards, two thread counts
+    assert all(r["label"] == "predicted" and r["low_ms"] <= r["predicted_ms"] <= r["high_ms"] for r in predicted)
+    assert {r["device"] for r in predicted} == {"pi4", "pixel1"} and {r["threads"] for r in predicted} == {1, 4}
+    assert not any("predicted_ms" in r for r in report["results"])  # never mixed with measurements
+    lce = next(r for r in predicted if r["format"] == "lce")
+    assert lce["quality"]["psnr_db"] == next(r for r in report["results"] if r["format"] == "lce")["quality"]["psnr_db"]
+    assert "PREDICTED on boards" in proc.stdout and Image.open(tmp_path / "b.png").size == (960, 600)
+
+
+def test_an_unreachable_board_offers_a_prediction(tmp_path_factory, tmp_path):
+    from support.devices import free_port
+    from support.fake_benchmark import write_fake_benchmark
+
+    export_dir = tiny_export(tmp_path_factory)
+    (tmp_path / "empty.toml").write_text("")  # no inventory board named pi4: the profile it is
+    proc = run_cli(
+        "bench",
+        export_dir,
+        "--device",
+        "pi4",
+        "--host",
+        f"pi@127.0.0.1:{free_port()}",
+        "--runtime-bin",
+        write_fake_benchmark(tmp_path),
+        env={"BNN_DEPLOY_DEVICES": str(tmp_path / "empty.toml")},
+    )
+    assert proc.returncode == 1
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert f"bnn-deploy predict {export_dir}" in line and "--device pi4" in line, line
