@@ -33,6 +33,7 @@ from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.formats import print_order
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.core.photos import bench_input, quality_photos
+from bnn_deploy.core.progress import bar
 from bnn_deploy.core.versions import host_info
 from bnn_deploy.runtimes.base import latency_stats
 from bnn_deploy.runtimes.isolated import load_outputs, run_worker, worker_spec
@@ -99,45 +100,40 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
             digests[hw] = sha256_file(inputs[hw])
         jobs = _jobs(exp, sizes, threads_list)
         results = []
-        for n, (hw, threads, art) in enumerate(jobs, 1):
-            label = f"[{n}/{len(jobs)}] {art.name} at {hw[1]}x{hw[0]}, {threads} thread{'s' if threads > 1 else ''}"
-            spec = worker_spec(
-                art,
-                threads=threads,
-                input_path=inputs[hw],
-                photos=workdir / "photos.npz",
-                scale=exp.scale,
-                overlap=overlap,
-                warmup=warmup,
-                runs=runs,
-                max_secs=max_secs,
-            )
-            choice = None
-            use_kernel = None
-            if art.runtime == "lce":
-                use_kernel = kernel
-                if kernel == "auto":
-                    say(f"{label}: choosing the LCE kernel")
-                    # the choice stops loading candidates after --max-secs; the process gets some slack
-                    limit = max(SELECT_MIN_TIMEOUT_S, 10 * options.max_secs)
-                    choice = run_worker(dict(spec, select_kernel=True), workdir, f"select{n}", timeout=limit)
-                    use_kernel = choice.get("kernel")
-            tag = f"job{n}"
-            if choice is not None and "error" in choice:
-                result = {"error": f"kernel selection failed: {choice['error']}"}
-            else:
-                say(f"{label}: measuring" + (f" (kernel {use_kernel})" if use_kernel else ""))
-                result = run_worker(dict(spec, kernel=use_kernel), workdir, tag)
-            row = _row(art, hw, threads, result, choice)
-            results.append((row, result))
-            say(
-                f"{label}: "
-                + (
-                    f"error: {row['error']}"
-                    if "error" in row
-                    else f"median {row['latency_ms']['median']:.2f} ms, peak RSS {row['memory']['peak_rss_mb']:.0f} MB"
+        with bar("benchmarking", total=len(jobs), unit="artifact") as shown:
+            for n, (hw, threads, art) in enumerate(jobs, 1):
+                label = f"[{n}/{len(jobs)}] {art.name} at {hw[1]}x{hw[0]}, {threads} thread{'s' if threads > 1 else ''}"
+                spec = worker_spec(
+                    art,
+                    threads=threads,
+                    input_path=inputs[hw],
+                    photos=workdir / "photos.npz",
+                    scale=exp.scale,
+                    overlap=overlap,
+                    warmup=warmup,
+                    runs=runs,
+                    max_secs=max_secs,
                 )
-            )
+                choice = None
+                use_kernel = None
+                if art.runtime == "lce":
+                    use_kernel = kernel
+                    if kernel == "auto":
+                        say(f"{label}: choosing the LCE kernel")
+                        # the choice stops loading candidates after --max-secs; the process gets some slack
+                        limit = max(SELECT_MIN_TIMEOUT_S, 10 * options.max_secs)
+                        choice = run_worker(dict(spec, select_kernel=True), workdir, f"select{n}", timeout=limit)
+                        use_kernel = choice.get("kernel")
+                tag = f"job{n}"
+                if choice is not None and "error" in choice:
+                    result = {"error": f"kernel selection failed: {choice['error']}"}
+                else:
+                    say(f"{label}: measuring" + (f" (kernel {use_kernel})" if use_kernel else ""))
+                    result = run_worker(dict(spec, kernel=use_kernel), workdir, tag)
+                row = _row(art, hw, threads, result, choice)
+                results.append((row, result))
+                say(f"{label}: {_summary(row)}")
+                shown.update()
         say("comparing outputs (parity vs PyTorch, PSNR vs HR)")
         _add_figures(results, photos, exp.scale, overlap)
     rows = [row for row, _ in results]
@@ -170,6 +166,13 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         say(f"predicting {', '.join(options.predict)} (a latency model, not a measurement)")
         report["predicted"] = predicted_rows(exp, rows, options)
     return write_report(report, options.plot, options.trace)
+
+
+def _summary(row: dict) -> str:
+    """One status line for a measured row."""
+    if "error" in row:
+        return f"error: {row['error']}"
+    return f"median {row['latency_ms']['median']:.2f} ms, peak RSS {row['memory']['peak_rss_mb']:.0f} MB"
 
 
 def predicted_rows(exp, rows: list[dict], options: BenchOptions) -> list[dict]:

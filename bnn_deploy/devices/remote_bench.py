@@ -42,6 +42,7 @@ from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, staged_dir
 from bnn_deploy.core.formats import FORMATS
 from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.core.parity import Parity, compare
+from bnn_deploy.core.progress import bar
 from bnn_deploy.devices.board_runtime import BINARY_NAME
 from bnn_deploy.devices.transport import WORK_DIR_PREFIX
 
@@ -336,17 +337,20 @@ def _bench(tr, dev, artifacts, staging: Path, run: BoardRun, *, binary, runtime,
         dirs = {"work": wd, "inputs": staging / "inputs", "outputs": staging / "outputs"}
         dirs["inputs"].mkdir()
         dirs["outputs"].mkdir()
-        for i, (art, runner, why) in enumerate(plan):
-            if runner is None:
-                say(f"skipping {art['name']}: {why}")
-                results.append({**_artifact_fields(art), "runner": None, "skipped": why, "parity_measured": False})
-                continue
-            if i and run.cooldown:
-                say(f"cooling down {run.cooldown:g} s")
-                time.sleep(run.cooldown)
-            rec, input_npy, temp = _run_artifact(tr, art, runner, run, lce, script, dev.python, dirs, say)
-            results.append(_artifact_result(art, rec, input_npy, temp, emulated))
-            say(_render_result(results[-1]))
+        with bar(f"on {dev.name}", total=len(plan), unit="artifact") as shown:
+            for i, (art, runner, why) in enumerate(plan):
+                if runner is None:
+                    say(f"skipping {art['name']}: {why}")
+                    results.append({**_artifact_fields(art), "runner": None, "skipped": why, "parity_measured": False})
+                    shown.update()
+                    continue
+                if i and run.cooldown:
+                    say(f"cooling down {run.cooldown:g} s")
+                    time.sleep(run.cooldown)
+                rec, input_npy, temp = _run_artifact(tr, art, runner, run, lce, script, dev.python, dirs, say)
+                results.append(_artifact_result(art, rec, input_npy, temp, emulated))
+                say(_render_result(results[-1]))
+                shown.update()
     return {
         "device": dev.facts(),
         "emulated": emulated,
