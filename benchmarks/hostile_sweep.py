@@ -660,7 +660,7 @@ def _checkpoint_cases() -> list[Case]:
         Case(
             "onnx_valid_upscale",
             ["upscale", "{W}/ck/model.onnx", "{W}/img/good.png", "-o", "{W}/up/o.png"],
-            says="ONNX model",
+            says="not inside an export folder",
             never_says=not_pickle,
             watch=("{W}/up/o.png",),
             fast=True,
@@ -1009,7 +1009,7 @@ def _device_cases() -> list[Case]:
         board(
             "dev_port_abc", ["--device", "pi4", "--host", "pi@127.0.0.1:abc", "--runtime-bin", fake], "port", fast=True
         ),
-        board("dev_kernel_board", ["--device", "pi4", "--kernel", "xnnpack"], "leave out --kernel", fast=True),
+        board("dev_kernel_board", ["--device", "pi4", "--kernel", "turbo"], "unknown LCE kernel", fast=True),
         board("dev_threads_multi_board", ["--device", "pi4", "--threads", "1,2"], "one thread count", fast=True),
         board("dev_threads_huge_board", ["--device", "pi4", "--threads", "4096"], "is more than", fast=True),
         board(

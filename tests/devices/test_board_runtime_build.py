@@ -908,7 +908,7 @@ def test_build_runtime_checks_before_building(store, fake_docker, monkeypatch, t
         build_runtime("arm64", context_dir=tmp_path)
     with pytest.raises(BnnDeployError, match="--bazel-jobs -1 must be"):
         build_runtime("arm64", context_dir=ROOT, bazel_jobs=-1)
-    with pytest.raises(BnnDeployError, match="is not a directory"):
+    with pytest.raises(BnnDeployError, match="is a file, not a folder"):
         build_runtime("arm64", ROOT / "Dockerfile", context_dir=ROOT)
     assert fake_docker.calls() == []  # all of the above before Docker is asked anything
     monkeypatch.setenv("FAKE_NO_BUILDX", "1")
@@ -1104,4 +1104,4 @@ def test_from_binary_refuses_build_only_options(tmp_path, capsys):
 
     code = main(["build-runtime", "--target", "arm64", "--from-binary", "/bin/true", "--out", str(tmp_path / "o")])
     assert code == 1
-    assert "--out apply to a Docker build; --from-binary registers a binary" in capsys.readouterr().err
+    assert "--from-binary builds nothing, so --out does not apply" in capsys.readouterr().err

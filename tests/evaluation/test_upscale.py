@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -223,7 +224,11 @@ def test_budget_too_small_for_a_tile_says_what_it_needs_and_keeps_the_old_output
     proc = run_cli("upscale", export_dir, picture, "-o", out, "--memory-budget", "300MB")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     error = proc.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: ") and "raise --memory-budget to at least" in error, proc.stderr
+    # what does not fit (a tile, or already the libraries and buffers: that depends on this machine's
+    # imports) and the budget that would do, in one line
+    assert error.startswith("error: ") and re.search(r"raise --memory-budget to (at least|more than) \d+", error), (
+        proc.stderr
+    )
     assert out.read_bytes() == b"the user's file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
