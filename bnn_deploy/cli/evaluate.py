@@ -37,7 +37,7 @@ def register(cli: click.Group) -> None:
     "--overlap",
     type=click.IntRange(min=0),
     default=None,
-    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
+    help="LR pixels of overlap between tiles (default: the overlap the export measured for the model, else 24).",
 )
 @k_option
 @trust_pickle_option

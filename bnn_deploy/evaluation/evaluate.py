@@ -166,6 +166,7 @@ def evaluate(
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP, predict_image
 
     say = progress or (lambda _m: None)
+    given_overlap = overlap
     overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
     is_export = os.path.isdir(target)
     references: dict[str, dict] = {}  # role -> {name, predict}
@@ -175,6 +176,8 @@ def evaluate(
 
         exp = read_export(target)
         scale, source = exp.scale, exp.path
+        if given_overlap is None:
+            overlap = exp.tile_overlap()  # measured for this model by the export (else the default)
         for role in ("binary", "float-ref"):
             ref = exp.of("pytorch", role)
             if ref:
