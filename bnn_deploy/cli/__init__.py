@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from bnn_deploy.cli import bench, devices, evaluate, export, models, predict
+from bnn_deploy.cli import bench, devices, evaluate, export, models, plan, predict
 from bnn_deploy.core.errors import BnnDeployError
 
 
@@ -25,7 +25,7 @@ def cli(debug: bool) -> None:
     """Deploy binary super-resolution networks: inspect, export, evaluate and benchmark."""
 
 
-for _family in (models, export, evaluate, bench, predict, devices):
+for _family in (models, export, evaluate, bench, plan, predict, devices):
     _family.register(cli)
 
 
