@@ -43,6 +43,7 @@ class BenchOptions:
     max_secs: float = 20.0
     kernel: str = "auto"
     overlap: int | None = None
+    frame: tuple[int, int] | None = None  # (width, height) of output frames to time whole, tiled (host only)
     plot: str | None = None
     # a board's
     host: str | None = None
@@ -89,6 +90,12 @@ class BenchOptions:
         check_thread_counts(self.threads, os.cpu_count() or 1, "this machine")
 
     def _check_board(self) -> None:
+        if self.frame is not None:
+            raise BnnDeployError(
+                "--frame times whole tiled frames on this machine only: a board's runners (lce_benchmark_model, "
+                "the Python board runner) run one fixed-size input per call and cannot stream a frame's tiles "
+                "yet; run bench --device host --frame, or bnn-deploy plan --device BOARD for a PREDICTED frame latency"
+            )
         if self.kernel != "auto":
             raise BnnDeployError(
                 f"--kernel {self.kernel} picks LCE's kernel on this machine; on a board "
@@ -131,4 +138,5 @@ class BenchOptions:
             "runs": self.runs,
             "max_secs": self.max_secs,
             "kernel": self.kernel,
+            "frame": None if self.frame is None else f"{self.frame[0]}x{self.frame[1]}",
         }

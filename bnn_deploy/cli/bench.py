@@ -37,6 +37,13 @@ def register(cli: click.Group) -> None:
     "indirect_bgemm+xnnpack, reference; host only.",
 )
 @click.option(
+    "--frame",
+    default=None,
+    metavar="WxH",
+    help="Also time whole output frames of this size (tiled: cutting, every tile, stitching), e.g. 1920x1080; "
+    "host only.",
+)
+@click.option(
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False),
@@ -77,6 +84,7 @@ def bench_cmd(
     runs,
     max_secs,
     kernel,
+    frame,
     plot_path,
     ssh_host,
     key,
@@ -92,7 +100,8 @@ def bench_cmd(
     from bnn_deploy.benchmarking.board import bench
     from bnn_deploy.benchmarking.options import BenchOptions
     from bnn_deploy.benchmarking.report import render_bench
-    from bnn_deploy.core.values import parse_threads
+    from bnn_deploy.core.values import parse_size, parse_threads
+    from bnn_deploy.runtimes.frames import render_frames
 
     options = BenchOptions(
         device=device,
@@ -101,6 +110,7 @@ def bench_cmd(
         runs=runs,
         max_secs=max_secs,
         kernel=kernel,
+        frame=None if frame is None else parse_size(frame, "--frame"),
         plot=plot_path,
         host=ssh_host,
         key=key,
@@ -111,4 +121,7 @@ def bench_cmd(
         inventory=inventory,
         timeout=timeout,
     )
-    out.emit(bench(export_dir, options, progress=out.progress), render_bench)
+    out.emit(
+        bench(export_dir, options, progress=out.progress),
+        lambda report: "\n".join(filter(None, [render_bench(report), render_frames(report.get("frames") or [])])),
+    )
