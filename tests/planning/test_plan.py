@@ -80,17 +80,20 @@ def test_host_plan_measures_chooses_and_exports(ckpt, tmp_path):
 
 
 @pytest.mark.slow
-def test_board_plan_is_predicted_and_labelled(ckpt):
-    report = plan(str(ckpt), frame=FRAME, device="pi5", threads=4, max_measured=2)
+def test_board_plan_is_predicted_and_labelled(ckpt, tmp_path):
+    proc = run_cli("plan", ckpt, "--frame", "400x256", "--device", "pi5", "--threads", "4", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)  # --json: nothing else on stdout (progress and converter logs on stderr)
     assert report["label"] == "predicted latency, estimated memory"
     for r in report["candidates"]:
         assert r["latency_label"] == "predicted" and r["memory_label"] == "estimated"
-        assert r["frame_ms"] == pytest.approx(r["tile_ms"] * r["tiles"])
+        assert r["frame_ms"] == pytest.approx(r["tile_ms"] * r["tiles"], rel=1e-4)  # JSON: 6 digits
         assert r["frame_ms_range"][0] < r["frame_ms"] < r["frame_ms_range"][1]
         assert "ESTIMATED for pi5" in r["memory_what"]
     chosen = next(r for r in report["candidates"] if r["chosen"])
     # the chosen board plan's stitched frame is still checked, on this host, against PyTorch
     assert chosen["parity"]["psnr_db"] == "inf" or chosen["parity"]["psnr_db"] >= OVERLAP_THRESHOLD_DB
+    assert "[1]" in proc.stderr and "estimating its memory" in proc.stderr
     text = render_plan(report)
     line = next(ln for ln in text.splitlines() if ln.startswith("chosen:"))
     assert "PREDICTED" in line and "ESTIMATED" in line and "measured" not in line
