@@ -38,13 +38,17 @@ def test_bench_times_whole_frames_of_every_artifact(tmp_path_factory, tmp_path):
 
 
 def test_frame_errors_come_before_any_work(tmp_path_factory):
+    from bnn_deploy.benchmarking.host import bench_export
+    from bnn_deploy.benchmarking.options import BenchOptions
+    from bnn_deploy.core.errors import BnnDeployError
+
     export_dir = tiny_export(tmp_path_factory)
-    for args, message in [
-        (("--frame", "80x50"), "--frame 80x50 at ×2 is a 40x25 LR frame, smaller than the 48x32 tile of"),
-        (("--frame", "640x360", "--device", "pi4"), "--frame times whole tiled frames on this machine only"),
-        (("--frame", "wide"), "--frame 'wide' is not WIDTHxHEIGHT"),
-    ]:
-        proc = run_cli("bench", export_dir, *args)
-        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-        assert proc.returncode == 1 and len(errors) == 1 and message in errors[0], proc.stderr
-        assert "measuring" not in proc.stderr
+    with pytest.raises(BnnDeployError, match="--frame times whole tiled frames on this machine only"):
+        BenchOptions(device="pi4", frame=(640, 360)).check()
+    said = []
+    with pytest.raises(BnnDeployError, match="--frame 80x50 at ×2 is a 40x25 LR frame, smaller than the 48x32 tile"):
+        bench_export(str(export_dir), BenchOptions(frame=(80, 50)), progress=said.append)
+    assert said == []  # nothing ran
+    proc = run_cli("bench", export_dir, "--frame", "wide")
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and "--frame 'wide' is not WIDTHxHEIGHT" in errors[0]

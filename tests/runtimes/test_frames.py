@@ -53,6 +53,7 @@ def test_tiled_frame_is_timed_whole_and_matches_the_in_process_tiling(exp, tmp_p
     assert 4 * 3 * 32 * 48 * 5 <= mem["tile_peak_over_import_mb"] * 2**20 <= mem["frame_peak_over_import_mb"] * 2**20
 
 
+@pytest.mark.slow
 def test_memory_only_run_and_whole_frame_runtimes(exp, tmp_path):
     geometry = frame_geometry((128, 80), exp.scale)
     lce = time_frame(exp.of("lce")[0], geometry, overlap=4, runs=0, workdir=tmp_path)
