@@ -12,11 +12,11 @@ memory one tile needs. The plan, for one output frame size and one device:
 3. enumerates the candidate tiles (:mod:`bnn_deploy.planning.candidates`: each tile count's
    smallest tile, on the Pareto front of tile pixels vs work);
 4. measures a few of them, each exported to a scratch folder (LCE, the export's own pipeline and
-   parity gate) and run in a fresh worker (:func:`bnn_deploy.runtimes.frames.time_frame`): the
-   smallest first (a budget it exceeds fails here, seconds in), then the largest whose memory fits
-   (from a linear fit of the peaks measured so far), then sizes spread between them in tile pixels,
-   then the neighbours of the fastest — at most :data:`MAX_MEASURED`, plus the export's default
-   320x180 size for comparison;
+   parity gate — for an export directory, the gate it was exported with) and run in a fresh worker
+   (:func:`bnn_deploy.runtimes.frames.time_frame`): the smallest first (a budget it exceeds fails
+   here, seconds in), then the largest whose memory fits (from a linear fit of the peaks measured
+   so far), then sizes spread between them in tile pixels, then the neighbours of the fastest —
+   at most :data:`MAX_MEASURED`, plus the export's default 320x180 size for comparison;
 5. on this host: frame latency and memory are **measured** (whole tiled frames, peak resident
    memory over the runtime library); on a board: tile latency is **predicted** by the latency model
    (:mod:`bnn_deploy.prediction`) and frame latency is tiles × tile, memory is **estimated** from the
@@ -139,11 +139,13 @@ class _Job:
     def _read_target(self, target: str) -> None:
         """The model (checkpoint, or an export and its source when found), its scale and known overlap."""
         self.exp, self.source_path, self.overlap_info, self.overlap_from = None, None, None, None
+        self.min_parity_db = None  # the export's default gate for a checkpoint
         if os.path.isdir(target):
             from bnn_deploy.core.exports import read_export
 
             self.exp = read_export(target)
             self.scale = self.exp.scale
+            self.min_parity_db = self.exp.manifest.min_parity_db  # new sizes pass the export's own gate
             refs = self.exp.of("pytorch")
             self.source_path = refs[0].file if refs else None
             self.model_name = Path(self.exp.manifest.source.path).stem
@@ -275,6 +277,8 @@ class _Job:
 
     def _measure(self, cand: Candidate) -> dict:
         """Export (unless exported already) and run one candidate; its row."""
+        if cand.label in self.rows:
+            return self.rows[cand.label]
         n = len(self.rows) + 1
         tag = f"[{n}] {cand.label} ({cand.work.tiles} tiles, {cand.work.overhead:.3f}× the frame's pixels)"
         art = self.artifacts[cand.label] = self._artifact(cand, tag)
@@ -306,6 +310,7 @@ class _Job:
             out_dir=out,
             parity_photos=1,
             tile_overlap=self.overlap_info,
+            **({} if self.min_parity_db is None else {"min_parity_db": self.min_parity_db}),
         )
         return read_export(out).of("lce")[0]
 
@@ -579,6 +584,7 @@ class _Job:
             input_sizes=[(w, h)],
             out_dir=self.export_dir,
             tile_overlap=self.overlap_info,
+            **({} if self.min_parity_db is None else {"min_parity_db": self.min_parity_db}),
         )
         return {"out_dir": result.out_dir, "files": [a.file for a in result.manifest.artifacts]}
 
