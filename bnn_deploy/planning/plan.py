@@ -95,6 +95,7 @@ class _Job:
     def __init__(self):
         self.rows: dict[str, dict] = {}  # candidate label -> measured row
         self.artifacts: dict[str, object] = {}  # candidate label -> its LCE artifact
+        self.failed: dict[str, str] = {}  # candidate label -> why its export failed
         self.notes: list[str] = []
         self.reference_frame = None
 
@@ -239,15 +240,15 @@ class _Job:
         if not front:
             return
         budget_left = self.max_measured
-        self._measure(front[0])
+        probe = self._measure(front[0])
         budget_left -= 1
-        if self.budget is not None and self.rows[front[0].label]["memory_mb"] * 2**20 > self.budget:
+        if probe is not None and self.budget is not None and probe["memory_mb"] * 2**20 > self.budget:
             self._refuse_budget(front[0])
         # The largest that fits: re-estimated after each measurement (a wrong guess is measured, then refit).
         while budget_left > 0:
             fits = [c for c in front if self._fits_estimate(c)]
             largest = fits[-1] if fits else front[0]
-            if largest.label in self.rows:
+            if self._tried(largest):
                 break
             self._measure(largest)
             budget_left -= 1
@@ -259,7 +260,7 @@ class _Job:
             for i in range(1, spread + 1):
                 goal = lo + (hi - lo) * i / (spread + 1)
                 cand = min(fits, key=lambda c, g=goal: abs(math.log(c.pixels) - g))
-                if cand.label not in self.rows and budget_left > 0:
+                if not self._tried(cand) and budget_left > 0:
                     self._measure(cand)
                     budget_left -= 1
         while budget_left > 0:
@@ -268,20 +269,32 @@ class _Job:
                 break
             i = next((i for i, c in enumerate(front) if c.label == best["tile"]), None)
             near = [front[j] for j in (i - 1, i + 1) if i is not None and 0 <= j < len(front)]
-            near = [c for c in near if c.label not in self.rows and self._fits_estimate(c)]
+            near = [c for c in near if not self._tried(c) and self._fits_estimate(c)]
             if not near:
                 break
             self._measure(min(near, key=self._estimate_ms))
             budget_left -= 1
         self.pool = pool
 
-    def _measure(self, cand: Candidate) -> dict:
-        """Export (unless exported already) and run one candidate; its row."""
-        if cand.label in self.rows:
-            return self.rows[cand.label]
-        n = len(self.rows) + 1
+    def _tried(self, cand: Candidate) -> bool:
+        return cand.label in self.rows or cand.label in self.failed
+
+    def _measure(self, cand: Candidate) -> dict | None:
+        """Export (unless exported already) and run one candidate; its row (None: its export failed)."""
+        if self._tried(cand):
+            return self.rows.get(cand.label)
+        n = len(self.rows) + len(self.failed) + 1
         tag = f"[{n}] {cand.label} ({cand.work.tiles} tiles, {cand.work.overhead:.3f}× the frame's pixels)"
-        art = self.artifacts[cand.label] = self._artifact(cand, tag)
+        try:
+            art = self.artifacts[cand.label] = self._artifact(cand, tag)
+        except BnnDeployError as exc:  # e.g. this size's graph fails the parity gate: try the others
+            if cand.origin != "planned":
+                raise
+            from bnn_deploy.core.errors import first_line
+
+            self.failed[cand.label] = first_line(exc)
+            self.say(f"{tag}: not exported ({self.failed[cand.label]})")
+            return None
         if self.board is None:
             row = self._measure_host(cand, art, tag)
         else:
@@ -419,6 +432,8 @@ class _Job:
     def _memory_fit(self) -> tuple[float, float]:
         """``(a, b)``: MB = a + b · tile pixels, fitted to the measured peaks (through the origin with one)."""
         points = [(r["tile_pixels"], r["memory_mb"]) for r in self.rows.values()]
+        if not points:
+            return 0.0, 0.0
         if len(points) == 1:
             return 0.0, points[0][1] / points[0][0]
         x, y = np.array([p for p, _ in points], float), np.array([m for _, m in points], float)
@@ -439,6 +454,8 @@ class _Job:
         if cand.label in self.rows:
             return self.rows[cand.label]["frame_ms"]
         pts = sorted((math.log(r["tile_pixels"]), r["us_per_computed_pixel"]) for r in self.rows.values())
+        if not pts:
+            return math.inf
         rate = float(np.interp(math.log(cand.pixels), [p for p, _ in pts], [u for _, u in pts]))
         return rate * cand.pixels * cand.work.tiles / 1e3
 
@@ -462,6 +479,10 @@ class _Job:
 
     def choose(self) -> dict:
         fits = [r for r in self.rows.values() if self.budget is None or r["memory_mb"] * 2**20 <= self.budget]
+        if not self.rows:
+            raise BnnDeployError(
+                "no candidate tile size could be exported: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items())
+            )
         if not fits:
             smallest = min(self.rows.values(), key=lambda r: r["memory_mb"])
             raise BnnDeployError(
@@ -524,7 +545,7 @@ class _Job:
         skipped = [
             {
                 **self._base_row(c),
-                "status": "not measured",
+                "status": f"export failed: {self.failed[c.label]}" if c.label in self.failed else "not measured",
                 "memory_mb_estimate": self._memory_estimate(c),
                 "frame_ms_estimate": self._estimate_ms(c),
             }

@@ -134,3 +134,17 @@ def test_bad_input_is_refused_before_any_work(ckpt, tmp_path, tmp_path_factory):
     proc = run_cli("plan", ckpt, "--frame", "big", "--device", "pi9")
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "--frame 'big' is not WIDTHxHEIGHT" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_size_that_fails_the_export_gate_is_skipped_not_fatal(tmp_path, tmp_path_factory):
+    """New sizes of an export pass the gate it was exported with; one that fails is reported and skipped."""
+    strict = tmp_path / "strict"
+    shutil.copytree(tiny_export(tmp_path_factory), strict, ignore=shutil.ignore_patterns("eval"))
+    manifest = json.loads((strict / "manifest.json").read_text())
+    manifest["min_parity_db"] = 400.0  # no new graph can pass this; the exported 48x32 one is kept as it is
+    (strict / "manifest.json").write_text(json.dumps(manifest))
+    report = plan(str(strict), frame=(160, 96), max_measured=1)
+    assert report["chosen"] == "48x32" and [r["tile"] for r in report["candidates"]] == ["48x32"]
+    failed = [r for r in report["not_measured"] if r["status"].startswith("export failed")]
+    assert failed and "below --min-parity-db 400" in failed[0]["status"]
