@@ -132,11 +132,13 @@ class BenchOptions:
 
     def settings(self) -> dict:
         """The report's ``settings`` entry: what shaped the figures (not where files go or how a board is reached)."""
-        return {
+        settings = {
             "threads": list(self.threads),
             "warmup": self.warmup,
             "runs": self.runs,
             "max_secs": self.max_secs,
             "kernel": self.kernel,
-            "frame": None if self.frame is None else f"{self.frame[0]}x{self.frame[1]}",
         }
+        if self.frame is not None:
+            settings["frame"] = f"{self.frame[0]}x{self.frame[1]}"
+        return settings
