@@ -97,13 +97,12 @@ def bench_export_on_device(
     it can be known without the board.
     """
     from bnn_deploy.core.exports import check_tile_overlap, read_export
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
     from bnn_deploy.devices.remote_bench import bench_on_device
 
     say = progress or (lambda _m: None)
     options.check()
-    overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)  # verified once; the board run takes this object
+    overlap = exp.tile_overlap() if options.overlap is None else options.overlap  # measured for the model
     check_tile_overlap(exp, overlap, explicit=options.overlap is not None)  # quality tiles, before connecting
     if options.profile:
         profiled_artifacts(exp)  # an export without an LCE artifact is refused before connecting

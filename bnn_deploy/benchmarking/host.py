@@ -64,7 +64,6 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
     """
     from bnn_deploy.core.exports import check_tile_overlap, read_export
     from bnn_deploy.core.fileio import sha256_file
-    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
 
     say = progress or (lambda _m: None)
     if not options.on_host:
@@ -80,14 +79,22 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         options.max_secs,
         options.kernel,
     )
-    overlap = DEFAULT_OVERLAP if options.overlap is None else options.overlap
     exp = read_export(export_dir)
+    overlap = exp.tile_overlap() if options.overlap is None else options.overlap  # measured for the model
     check_tile_overlap(exp, overlap, explicit=options.overlap is not None)  # quality tiles, before any run
     if options.profile:
         from bnn_deploy.benchmarking.profile import profiled_artifacts
 
         profiled_artifacts(exp)  # an export without an LCE artifact is refused before any work
     sizes = exp.input_sizes()
+    geometry = None
+    if options.frame is not None:  # every tile must fit the frame: checked before any work
+        from bnn_deploy.runtimes.frames import check_frame, frame_geometry
+
+        geometry = frame_geometry(options.frame, exp.scale)
+        for art in exp.artifacts:
+            if art.input_hw is not None:
+                check_frame(geometry, art.input_hw, art.name)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bnn-deploy-bench-") as tmp:
         workdir = Path(tmp)
@@ -138,6 +145,13 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         _add_figures(results, photos, exp.scale, overlap)
     rows = [row for row, _ in results]
     profile = _profile(exp, rows, options, say) if options.profile else None
+    frames = None
+    if geometry is not None:
+        from bnn_deploy.runtimes.frames import time_frames
+
+        by_file = {a.file: a for a in exp.artifacts}
+        jobs = [(by_file[r["file"]], r["threads"], r.get("kernel")) for r in rows if "error" not in r]
+        frames = time_frames(jobs, geometry, overlap=overlap, runs=runs, warmup=warmup, max_secs=max_secs, progress=say)
     report = {
         "export_dir": exp.path,
         "device": options.device,
@@ -157,6 +171,7 @@ def bench_export(export_dir: str, options: BenchOptions, *, progress=None) -> di
         "bicubic": bicubic_quality(photos, exp.scale),
         "results": rows,
         "speedups": speedups(rows),
+        **({"frames": frames} if frames is not None else {}),
         "notes": exp.notes,
         "wall_seconds": time.perf_counter() - started,
     }

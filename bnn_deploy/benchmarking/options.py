@@ -46,6 +46,7 @@ class BenchOptions:
     max_secs: float = 20.0
     kernel: str = "auto"
     overlap: int | None = None
+    frame: tuple[int, int] | None = None  # (width, height) of output frames to time whole, tiled (host only)
     plot: str | None = None
     profile: bool = False  # add the per-op profile (bench --profile; always for bnn-deploy profile)
     trace: str | None = None  # Chrome trace-event JSON of the profile
@@ -108,6 +109,12 @@ class BenchOptions:
         self._check_predict()
 
     def _check_board(self) -> None:
+        if self.frame is not None:
+            raise BnnDeployError(
+                "--frame times whole tiled frames on this machine only: a board's runners (lce_benchmark_model, "
+                "the Python board runner) run one fixed-size input per call and cannot stream a frame's tiles "
+                "yet; run bench --device host --frame, or bnn-deploy plan --device BOARD for a PREDICTED frame latency"
+            )
         if self.predict:
             raise BnnDeployError(
                 "--predict adds predicted boards next to this machine's measurements; run it with --device host "
@@ -151,10 +158,13 @@ class BenchOptions:
 
     def settings(self) -> dict:
         """The report's ``settings`` entry: what shaped the figures (not where files go or how a board is reached)."""
-        return {
+        settings = {
             "threads": list(self.threads),
             "warmup": self.warmup,
             "runs": self.runs,
             "max_secs": self.max_secs,
             "kernel": self.kernel,
         }
+        if self.frame is not None:
+            settings["frame"] = f"{self.frame[0]}x{self.frame[1]}"
+        return settings

@@ -16,7 +16,7 @@ import threading
 
 import click
 
-from bnn_deploy.cli import bench, devices, evaluate, export, models, predict, profile, report
+from bnn_deploy.cli import bench, devices, evaluate, export, models, plan, predict, profile, report
 from bnn_deploy.core.errors import BnnDeployError
 
 
@@ -27,7 +27,7 @@ def cli(debug: bool) -> None:
     """Deploy binary super-resolution networks: inspect, export, evaluate, benchmark, compare and report."""
 
 
-for _family in (models, export, evaluate, bench, predict, profile, report, devices):
+for _family in (models, export, evaluate, bench, plan, predict, profile, report, devices):
     _family.register(cli)
 
 

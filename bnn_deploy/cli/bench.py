@@ -61,10 +61,12 @@ def board_options(command):
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def options_from(*, threads: str, ssh_host=None, runtime_args=(), predict=None, predict_threads="1", **given):
+def options_from(
+    *, threads: str, ssh_host=None, runtime_args=(), predict=None, predict_threads="1", frame=None, **given
+):
     """A :class:`~bnn_deploy.benchmarking.options.BenchOptions` from the parsed command line."""
     from bnn_deploy.benchmarking.options import BenchOptions
-    from bnn_deploy.core.values import parse_threads
+    from bnn_deploy.core.values import parse_size, parse_threads
 
     boards = tuple(b.strip() for b in (predict or "").split(",") if b.strip())
     return BenchOptions(
@@ -73,6 +75,7 @@ def options_from(*, threads: str, ssh_host=None, runtime_args=(), predict=None, 
         runtime_args=tuple(runtime_args),
         predict=boards,
         predict_threads=tuple(parse_threads(predict_threads)),
+        frame=None if frame is None else parse_size(frame, "--frame"),
         **given,
     )
 
@@ -106,6 +109,13 @@ def device_option(what: str):
     show_default=True,
     help="LCE kernel: auto (fastest with identical output, chosen where it runs), default, indirect_bgemm, "
     "xnnpack, indirect_bgemm+xnnpack, reference.",
+)
+@click.option(
+    "--frame",
+    default=None,
+    metavar="WxH",
+    help="Also time whole output frames of this size (tiled: cutting, every tile, stitching), e.g. 1920x1080; "
+    "host only.",
 )
 @click.option(
     "--plot",
@@ -146,9 +156,13 @@ def bench_cmd(export_dir, threads, out: Output, **given):
     from bnn_deploy.benchmarking.board import bench, print_commands
     from bnn_deploy.benchmarking.report import render_bench
     from bnn_deploy.devices.remote_bench import render_commands
+    from bnn_deploy.runtimes.frames import render_frames
 
     options = options_from(threads=threads, **given)
     if options.print_commands:
         out.emit(print_commands(export_dir, options), render_commands)
     else:
-        out.emit(bench(export_dir, options, progress=out.progress), render_bench)
+        out.emit(
+            bench(export_dir, options, progress=out.progress),
+            lambda report: "\n".join(filter(None, [render_bench(report), render_frames(report.get("frames") or [])])),
+        )

@@ -28,7 +28,7 @@ from bnn_deploy.conversion.sources import Source, is_onnx_path, load_source
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, scratch_dir
 from bnn_deploy.core.formats import EXPORT_FORMATS, FLOAT_REF_WHAT, FORMATS
-from bnn_deploy.core.manifest import ArtifactEntry, Manifest, now_utc
+from bnn_deploy.core.manifest import ArtifactEntry, Manifest, TileOverlap, now_utc
 from bnn_deploy.core.photos import PARITY_PHOTOS, parity_images
 from bnn_deploy.core.progress import step
 from bnn_deploy.core.targets import lce_converter_target
@@ -222,13 +222,16 @@ def export_model(
     parity_photos: int = PARITY_PHOTOS,
     num_threads: int | None = None,
     fold: bool = True,
+    tile_overlap: TileOverlap | None = None,
 ) -> ExportResult:
     """Export ``source`` (checkpoint or ``.onnx``) to ``formats`` at each ``(width, height)`` input size.
 
     Returns the manifest (also written as ``out_dir/manifest.json``) and what changed in the
-    folder. Any failure — unsupported layer, a binary conv not bitpacked, parity below
-    ``min_parity_db`` dB, an unwritable ``out_dir``, Ctrl-C — leaves ``out_dir`` as it was.
-    ``fold`` folds the float glue around the binary convs first (:mod:`bnn_deploy.conversion.fold`).
+    folder. The tile overlap the model needs is measured once (:mod:`bnn_deploy.conversion.overlap`)
+    unless ``tile_overlap`` brings one measured on the same source. ``fold`` folds the float glue around
+    the binary convs first (:mod:`bnn_deploy.conversion.fold`). Any failure — unsupported layer, a binary
+    conv not bitpacked, parity below ``min_parity_db`` dB, an unwritable ``out_dir``, Ctrl-C — leaves
+    ``out_dir`` as it was.
     """
     say = progress or (lambda _msg: None)
     formats, sizes = check_request(formats, input_sizes, target, float_ref, min_parity_db)
@@ -272,6 +275,7 @@ def export_model(
             with step(f"loading the float reference {float_ref}", say):
                 ref = load_source(ref_path, str(workdir / "ref"), trust_pickle=trust_pickle)
         check_fits([s.onnx_model for s in (src, ref) if s is not None], sizes)
+        overlap = tile_overlap or _tile_overlap(src, say)
         ex = _Exporter(staging, settings)
         for size in sizes:
             if {"lce", "lce-int8", "tflite-float"} & set(formats):
@@ -295,9 +299,48 @@ def export_model(
             notes=ex.notes,
             wall_seconds=round(time.perf_counter() - started, 2),
             fold=fold,
+            tile_overlap=overlap,
         )
         changes = commit(out, staging, manifest)
     return ExportResult(manifest=manifest, out_dir=str(out), changes=changes)
+
+
+def _tile_overlap(src: Source, say) -> TileOverlap | None:
+    """The tile-overlap stage; a reference that cannot run the crops leaves it unmeasured (a note says so)."""
+    from bnn_deploy.conversion.overlap import measure_tile_overlap
+    from bnn_deploy.core.errors import first_line
+
+    try:
+        return measure_tile_overlap(src, say)
+    except Exception as exc:  # e.g. an ONNX file with a fixed input size
+        say(f"tile overlap not measured ({first_line(exc)}); tiling will use the default")
+        return None
+
+
+def render_overlap(overlap: TileOverlap | None) -> str:
+    """One line: the measured tile overlap, how close tiles come to the whole image, and what it cost."""
+    from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+
+    if overlap is None:
+        return f"tile overlap: not measured; tiling uses the default {DEFAULT_OVERLAP} LR px"
+    if overlap.psnr_db is None:
+        psnr = "exact (twice the receptive-field radius)"
+    else:
+        psnr = "bit-exact" if overlap.psnr_db == float("inf") else f"{overlap.psnr_db:.1f} dB"
+    bound = (
+        f"{overlap.upper_bound} px (2 × receptive field)"
+        if overlap.receptive_radius is not None
+        else (f"{overlap.upper_bound} px (searched up to; {overlap.bound_note})")
+    )
+    verdict = (
+        f"tiled vs whole {psnr} (≥ {overlap.threshold_db:g} dB)"
+        if overlap.meets_threshold
+        else f"BELOW {overlap.threshold_db:g} dB even at the bound: tiled vs whole {psnr}"
+    )
+    return (
+        f"tile overlap: {overlap.pixels} LR px — {verdict} on the held-out photos; bound {bound}; "
+        f"measured in {overlap.seconds:.1f} s"
+    )
 
 
 def render_export(result: ExportResult) -> str:
@@ -329,6 +372,7 @@ def render_export(result: ExportResult) -> str:
                 f"    size: {_kb(s['bytes'])} vs ~{_kb(s['float_equivalent_bytes'])} float "
                 f"({s['ratio_vs_float']}×){extra}; binary filters {s['binary_filter_ratio']}× smaller"
             )
+    lines.append("  " + render_overlap(m.tile_overlap))
     lines += [f"  note: {note}" for note in m.notes]
     ch = result.changes
     if ch.replaced or ch.removed:

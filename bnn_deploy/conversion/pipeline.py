@@ -123,6 +123,10 @@ def prepare(source: Source, size: tuple[int, int], tag: str, settings: Settings,
     return prep
 
 
+TILE_OVERLAP = (
+    "the smallest tile overlap keeping tiled outputs >= 50 dB from the whole image on the held-out photos, "
+    "searched below twice the receptive-field radius (conversion/overlap.py; manifest tile_overlap)"
+)
 PREPARE = (
     (
         "fold glue",
@@ -351,7 +355,8 @@ def run_stages(job: Job) -> Job:
 
 def describe() -> str:
     """The pipeline as text: the preparation steps, then each format's stages with what they ensure."""
-    lines = ["per source and input size:"] + [f"  {name}: {ensures}" for name, ensures in PREPARE]
+    lines = ["per source:", f"  tile overlap: {TILE_OVERLAP}"]
+    lines += ["per source and input size:"] + [f"  {name}: {ensures}" for name, ensures in PREPARE]
     for fmt, stages in STAGES.items():
         lines.append(f"{fmt}:")
         lines += [f"  {s.name}: {s.ensures}" for s in stages]

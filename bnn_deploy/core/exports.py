@@ -65,6 +65,17 @@ class ExportDir:
         name = Path(artifact.file).name
         return next((e for e in self.manifest.artifacts if e.file == name), None)
 
+    def tile_overlap(self) -> int:
+        """LR pixels of overlap to tile this export's fixed-shape graphs with.
+
+        The overlap the export measured for this model (``manifest.tile_overlap``), or
+        :data:`bnn_deploy.core.tiling.DEFAULT_OVERLAP` for exports that did not measure one.
+        """
+        from bnn_deploy.core.tiling import DEFAULT_OVERLAP
+
+        measured = self.manifest.tile_overlap
+        return DEFAULT_OVERLAP if measured is None else int(measured.pixels)
+
     def input_sizes(self) -> list[tuple[int, int]]:
         """The exported ``(height, width)`` sizes, smallest first."""
         sizes = {a.input_hw for a in self.artifacts if a.input_hw is not None}

@@ -123,6 +123,23 @@ class ArtifactEntry:
 
 
 @dataclass
+class TileOverlap:
+    """The overlap between neighbouring tiles this model needs, measured by the export (see ``docs/manifest.md``)."""
+
+    pixels: int  # LR pixels of overlap to tile with
+    threshold_db: float  # the bar: tiled vs whole-image PSNR
+    psnr_db: float | None  # the worst photo's tiled-vs-whole PSNR at ``pixels`` ("inf": bit-exact; None: not
+    # run, because ``pixels`` is twice the receptive-field radius, where tiles compute what the whole image does)
+    meets_threshold: bool  # false: even the upper bound stays below the bar (``pixels`` is the bound)
+    upper_bound: int  # the largest overlap searched: 2 × the receptive-field radius, rounded up
+    receptive_radius: float | None = None  # LR pixels; None when the graph gives no finite bound
+    bound_note: str = ""  # where the bound came from, or why there is none
+    method: str = ""
+    tried: list[dict] = field(default_factory=list)  # [{"overlap", "psnr_db"}] in the order of overlap
+    seconds: float | None = None  # what measuring it cost the export
+
+
+@dataclass
 class Manifest:
     """``manifest.json`` (see ``docs/manifest.md``)."""
 
@@ -142,6 +159,7 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
     wall_seconds: float | None = None
     fold: bool | None = None  # the float glue was folded (export --fold, the default); None: older export
+    tile_overlap: TileOverlap | None = None  # measured by the export; None: not measured (older exports)
 
     @property
     def scale(self) -> int | None:

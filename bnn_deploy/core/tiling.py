@@ -15,10 +15,17 @@ interior cut: tile ``i`` keeps ``[b_i, b_{i+1})`` with ``b_i`` the middle of its
 A pixel kept at distance ``d`` from an interior tile edge sees ``d`` pixels of true context on that
 side; with ``d ≥`` the receptive-field radius the tile computes exactly what the whole image does.
 SR networks' effective context decays much faster than their receptive field, so a smaller
-overlap already gives ≥ 50 dB against the whole image (:data:`DEFAULT_OVERLAP`, measured by
-``tests/core/test_tiling.py`` and the bench). When the image is smaller than the tile along an axis it
-is edge-padded (``numpy.pad(mode="edge")``) to the tile and the output cropped back; outputs near
-that padded border are then approximate.
+overlap already gives ≥ 50 dB against the whole image. How much smaller depends on the model:
+:func:`smallest_overlap` measures it (the export does, once per model, and records it in the
+manifest as ``tile_overlap``; :data:`DEFAULT_OVERLAP` is used where nothing was measured). When the
+image is smaller than the tile along an axis it is edge-padded (``numpy.pad(mode="edge")``) to the
+tile and the output cropped back; outputs near that padded border are then approximate.
+
+Tile size for an image: ``n`` border-flush tiles cover a length ``L`` with the smallest tile
+``T(n) = o + ceil((L - o) / n)`` (:func:`tile_for_count`); they compute ``n·T(n) ≈ L + (n - 1)·o``
+pixels, so the only waste is the overlap itself plus under ``n`` pixels of rounding
+(:func:`tiling_work` reports both). Tiles of two sizes (an interior and an edge size) could only
+recover that rounding, which is why one size per image is enough.
 
 Tile size from memory: a fixed-shape graph's tile is its input size, so a memory budget chooses
 among the exported sizes — :func:`choose_input_size` keeps the largest whose *measured* peak fits.
@@ -70,6 +77,46 @@ def plan_axis(length: int, tile: int, overlap: int) -> AxisPlan:
     starts = tuple(round(i * (length - tile) / (n - 1)) for i in range(n))
     cuts = (0,) + tuple((starts[i] + starts[i - 1] + tile) // 2 for i in range(1, n)) + (length,)
     return AxisPlan(starts=starts, cuts=cuts, padded=0)
+
+
+def tile_for_count(length: int, count: int, overlap: int) -> int:
+    """The smallest tile that covers ``length`` pixels with ``count`` border-flush tiles overlapping by ``overlap``.
+
+    ``T = overlap + ceil((length - overlap) / count)``; the whole length when ``count`` is 1 or the
+    length is not longer than the overlap. :func:`plan_axis` may cover the length with fewer tiles
+    of that size when ``count`` does not divide evenly (callers count the tiles it makes).
+    """
+    if count < 1 or length < 1 or overlap < 0:
+        raise BnnDeployError(f"cannot tile {length} pixels in {count} tiles overlapping by {overlap}")
+    if count == 1 or length <= overlap:
+        return length
+    return overlap + math.ceil((length - overlap) / count)
+
+
+@dataclass(frozen=True)
+class TilingWork:
+    """What tiling an image costs: how many tiles, and the pixels they compute relative to the image."""
+
+    grid: tuple[int, int]  # tiles along (height, width)
+    tiles: int
+    overhead: float  # tile pixels × tiles / image pixels (1.0: no waste)
+    least_overhead: float  # the same tile counts with tiles of any size: only the overlap is computed twice
+    padded: bool  # the image is smaller than the tile along an axis (edge-padded)
+
+
+def tiling_work(image_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: int) -> TilingWork:
+    """How many ``tile_hw`` tiles :func:`run_tiled` runs over ``image_hw`` and how many pixels they compute."""
+    (height, width), (th, tw) = image_hw, tile_hw
+    rows, cols = plan_axis(height, th, overlap), plan_axis(width, tw, overlap)
+    nr, nc = len(rows.starts), len(cols.starts)
+    least = (height + (nr - 1) * overlap) * (width + (nc - 1) * overlap)
+    return TilingWork(
+        grid=(nr, nc),
+        tiles=nr * nc,
+        overhead=nr * nc * th * tw / (height * width),
+        least_overhead=least / (height * width),
+        padded=is_padded(image_hw, tile_hw),
+    )
 
 
 def tile_count(image_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: int = DEFAULT_OVERLAP) -> int:
@@ -149,6 +196,81 @@ def predict_image(
 def is_padded(image_hw: tuple[int, int], tile_hw: tuple[int, int]) -> bool:
     """An image smaller than the tile along an axis is edge-padded: its output there is approximate."""
     return bool(image_hw[0] < tile_hw[0] or image_hw[1] < tile_hw[1])
+
+
+# ---------------------------------------------------------------- overlap from the model
+
+OVERLAP_THRESHOLD_DB = 50.0  # tiled vs whole-image PSNR a tiled output must keep
+OVERLAP_CROP = 64  # LR side of the square crops the overlap is measured on (more when the bound needs it)
+
+
+def seam_tiles(side: int, overlap: int) -> tuple[int, int]:
+    """The tile cutting a ``side``² image (``side - overlap`` even) in 2×2 tiles overlapping by exactly ``overlap``."""
+    tile = (side + overlap) // 2
+    return tile, tile
+
+
+def smallest_overlap(
+    predict, crops, upper: int, *, exact_at_upper: bool, threshold_db: float = OVERLAP_THRESHOLD_DB, progress=None
+) -> dict:
+    """The smallest even overlap whose tiled output stays ``>= threshold_db`` from the whole-image output.
+
+    ``crops`` are square HxWx3 images of one even side (one per photo). Each is cut into 2×2 tiles
+    whose neighbours overlap by *exactly* the overlap tried (:func:`seam_tiles`: the worst case, no
+    extra context) and compared with ``predict`` on the whole crop (parity PSNR, peak 1): one seam
+    per crop side, as dense as the seams of a grid of ``side + overlap`` px tiles. An overlap passes
+    when the worst crop does. Even overlaps from 0 to ``upper`` are binary-searched (about
+    ``log2(upper / 2) + 1`` tiled runs per crop; an overlap is rejected at its first crop below the
+    bar). ``exact_at_upper``: ``upper`` is twice the receptive-field radius, where tiles compute
+    what the whole image computes, so it is not run; otherwise it is checked first. Returns
+    ``{"pixels", "psnr_db", "meets_threshold", "tried": [{"overlap", "psnr_db"}]}`` with ``psnr_db``
+    the worst crop's at ``pixels`` (None for the untried exact bound); when even ``upper`` stays
+    below the bar, ``pixels`` is ``upper`` and ``meets_threshold`` is false.
+    """
+    from bnn_deploy.core.parity import parity_psnr
+
+    say = progress or (lambda _m: None)
+    upper = max(0, int(upper) - int(upper) % 2)
+    side = crops[0].shape[0]
+    if any(c.shape[:2] != (side, side) for c in crops) or side % 2 or side <= upper:
+        raise BnnDeployError(f"overlap crops must be square, of one even side above {upper} px")
+    wholes = [np.asarray(predict(np.asarray(c, dtype=np.float32)[None]))[0] for c in crops]
+    scale = wholes[0].shape[0] // side
+    tried: dict[int, float | None] = {}
+
+    def worst(overlap: int) -> float:
+        low = math.inf
+        for crop, whole in zip(crops, wholes):
+            low = min(low, parity_psnr(run_tiled(predict, crop, seam_tiles(side, overlap), scale, overlap), whole))
+            if low < threshold_db:
+                break  # rejected: the other crops need not run
+        tried[overlap] = low
+        say(f"    overlap {overlap:>3} px: {'bit-exact' if low == math.inf else f'{low:.1f} dB'}")
+        return low
+
+    if exact_at_upper:
+        tried[upper] = None
+    elif worst(upper) < threshold_db:
+        return _overlap_result(upper, tried, False)
+    if upper == 0 or worst(0) >= threshold_db:
+        return _overlap_result(0, tried, True)
+    low, high = 0, upper  # low fails, high passes
+    while high - low > 2:
+        mid = (low + high) // 4 * 2
+        if worst(mid) >= threshold_db:
+            high = mid
+        else:
+            low = mid
+    return _overlap_result(high, tried, True)
+
+
+def _overlap_result(pixels: int, tried: dict, met: bool) -> dict:
+    return {
+        "pixels": pixels,
+        "psnr_db": tried[pixels],
+        "meets_threshold": met,
+        "tried": [{"overlap": o, "psnr_db": tried[o]} for o in sorted(tried) if tried[o] is not None],
+    }
 
 
 # ---------------------------------------------------------------- memory

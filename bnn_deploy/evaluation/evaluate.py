@@ -221,6 +221,8 @@ def evaluate(
         from bnn_deploy.core.exports import read_export
 
         exp = read_export(target)
+        if not overlap_given:
+            overlap = exp.tile_overlap()  # measured for this model by the export (else the default)
         check_tile_overlap(exp, overlap, explicit=overlap_given)
         scale, source = exp.scale, exp.path
         model_source = exp.manifest.source.identity()

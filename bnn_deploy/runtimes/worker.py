@@ -12,7 +12,8 @@ The parent (:mod:`bnn_deploy.benchmarking.host`) writes a spec and reads back ``
    more memory than the benchmark input and so happens after the peak was read.
 
 With ``select_kernel`` it instead times LCE's kernel options (``bnn_deploy.runtimes.lce.choose_kernel``)
-and reports the choice; the parent then measures that kernel in a fresh process.
+and reports the choice; the parent then measures that kernel in a fresh process. With ``frame`` it
+times whole tiled frames (:func:`bnn_deploy.runtimes.frames.measure_frame`).
 """
 
 from __future__ import annotations
@@ -147,7 +148,12 @@ def main(argv: list[str]) -> int:
     with open(argv[0]) as fh:
         spec = json.load(fh)
     try:
-        result = select_kernel(spec) if spec.get("select_kernel") else measure(spec)
+        if spec.get("frame"):  # whole tiled frames (bnn_deploy.runtimes.frames)
+            from bnn_deploy.runtimes.frames import measure_frame
+
+            result = measure_frame(spec)
+        else:
+            result = select_kernel(spec) if spec.get("select_kernel") else measure(spec)
         code = 0
     except Exception as exc:  # reported by the parent against this artifact, as one line
         result = {"error": f"{type(exc).__name__}: {first_line(exc, 400)}"}

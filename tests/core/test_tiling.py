@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from bnn_deploy.core.errors import BnnDeployError
-from bnn_deploy.core.tiling import DEFAULT_OVERLAP, choose_input_size, plan_axis, run_tiled, tile_count
+from bnn_deploy.core.tiling import (
+    DEFAULT_OVERLAP,
+    OVERLAP_THRESHOLD_DB,
+    choose_input_size,
+    plan_axis,
+    run_tiled,
+    smallest_overlap,
+    tile_count,
+    tile_for_count,
+    tiling_work,
+)
 from bnn_deploy.core.values import parse_memory
 from support.exports import EXPORT_HW, tiny_export
 
@@ -142,3 +152,38 @@ def test_parse_memory(text, value):
 def test_parse_memory_rejects(text):
     with pytest.raises(BnnDeployError, match="memory-budget"):
         parse_memory(text)
+
+
+@pytest.mark.parametrize("length, overlap", [(960, 24), (540, 12), (1000, 0), (97, 10), (30, 24)])
+def test_tile_for_count_is_the_smallest_tile_for_that_many_tiles(length, overlap):
+    for count in range(1, 12):
+        tile = tile_for_count(length, count, overlap)
+        made = len(plan_axis(length, tile, overlap).starts)
+        assert made <= count
+        if tile > overlap + 1 and tile > 1:  # one pixel less needs more tiles
+            assert len(plan_axis(length, tile - 1, overlap).starts) > made
+
+
+def test_tiling_work_counts_the_pixels_computed():
+    work = tiling_work((540, 960), (282, 492), 24)
+    assert work.grid == (2, 2) and work.tiles == 4 and not work.padded
+    assert work.overhead == pytest.approx(4 * 282 * 492 / (540 * 960))
+    assert work.least_overhead == pytest.approx((540 + 24) * (960 + 24) / (540 * 960)) == work.overhead
+    default = tiling_work((540, 960), (180, 320), 24)  # the default export at 1080p x2: 4x4 tiles
+    assert default.grid == (4, 4) and default.overhead == pytest.approx(16 * 180 * 320 / (540 * 960))
+    assert tiling_work((100, 100), (180, 320), 24).padded
+
+
+def test_smallest_overlap_search(photo):
+    """The binary search returns the smallest passing overlap and records what it tried."""
+    predict = _torch_predict(num_feat=16, num_block=2, k=65.0)
+    crops = [np.ascontiguousarray(photo[i : i + 64, i : i + 64]) for i in (60, 200)]
+    found = smallest_overlap(predict, crops, 14, exact_at_upper=False)
+    tried = {t["overlap"]: t["psnr_db"] for t in found["tried"]}
+    assert found["meets_threshold"] and tried[14] >= OVERLAP_THRESHOLD_DB
+    assert found["psnr_db"] >= OVERLAP_THRESHOLD_DB and found["pixels"] > 0
+    assert tried[found["pixels"] - 2] < OVERLAP_THRESHOLD_DB
+    strict = smallest_overlap(predict, crops, 6, exact_at_upper=False, threshold_db=400.0)  # 6 < the radius
+    assert not strict["meets_threshold"] and strict["pixels"] == 6 and [t["overlap"] for t in strict["tried"]] == [6]
+    with pytest.raises(BnnDeployError, match="even side above"):
+        smallest_overlap(predict, [crops[0][:63, :63]], 14, exact_at_upper=False)

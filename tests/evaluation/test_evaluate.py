@@ -33,7 +33,9 @@ def export_eval(tmp_path_factory, images_dir):
     return json.loads(proc.stdout), out
 
 
-def test_export_eval_scores_every_deployment(export_eval):
+def test_export_eval_scores_every_deployment(export_eval, tmp_path_factory):
+    from bnn_deploy.core.exports import read_export
+
     report, out = export_eval
     names = [m["name"] for m in report["models"]]
     assert names[0] == "bicubic" and "pytorch" in names and "pytorch float-ref" in names
@@ -53,6 +55,9 @@ def test_export_eval_scores_every_deployment(export_eval):
     # the fixed-shape graph ran tiled over whole images, and still matches PyTorch on the whole image
     assert lce["tile"]["input_size"] == "48x32" and all(r["tiles"] > 1 for r in lce["images"])
     assert lce["padded_images"] == []
+    # tiled with the overlap the export measured for this model, not the 24 px default
+    measured = read_export(tiny_export(tmp_path_factory)).manifest.tile_overlap.pixels
+    assert report["tile_overlap"] == lce["tile"]["overlap"] == measured < 24
     assert lce["parity"]["psnr_db"] == "inf" or lce["parity"]["psnr_db"] >= 50.0
     # eval checked that its fast LCE kernel gives the default kernel's output before using it
     assert lce["kernel_check"]["identical"] and lce["kernel"] == lce["kernel_check"]["requested"]
