@@ -95,5 +95,5 @@ overlap_option = click.option(
     "--overlap",
     type=click.IntRange(min=0),
     default=None,
-    help="LR pixels of overlap between tiles (default: bnn_deploy.core.tiling.DEFAULT_OVERLAP).",
+    help="LR pixels of overlap between tiles (default: the overlap the export measured for the model, else 24).",
 )

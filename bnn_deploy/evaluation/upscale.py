@@ -157,6 +157,7 @@ class _Plan:
     checkpoint: str | None  # the checkpoint file (kind "checkpoint")
     scale: int | None
     notes: list[str]
+    overlap: int | None = None  # the tile overlap the export measured for the model (None: a checkpoint)
 
 
 def _is_artifact_file(path: str) -> bool:
@@ -202,7 +203,7 @@ def _plan(target: str, artifact: str | None) -> _Plan:
                 f"the PyTorch model of {Path(chosen.file).name} was not found (or changed since export): "
                 "parity is not measured"
             )
-        return _Plan(target, "export", chosen.format, candidates, reference, None, exp.scale, notes)
+        return _Plan(target, "export", chosen.format, candidates, reference, None, exp.scale, notes, exp.tile_overlap())
     if artifact not in (None, "pytorch"):
         raise BnnDeployError(
             f"--artifact {artifact}: a checkpoint runs in PyTorch only; export it first "
@@ -515,7 +516,6 @@ def upscale(
 
     say = progress or (lambda _m: None)
     started = time.perf_counter()
-    overlap = DEFAULT_OVERLAP if overlap is None else overlap
     threads = (os.cpu_count() or 1) if threads is None else threads
     image, output = os.fspath(image), os.fspath(output)
     if memory_budget is None:
@@ -523,6 +523,8 @@ def upscale(
     else:
         budget, budget_from = _check_budget(memory_budget), "--memory-budget"
     plan = _plan(target, artifact)
+    if overlap is None:  # measured for this model by its export, else the default
+        overlap = plan.overlap if plan.overlap is not None else DEFAULT_OVERLAP
     _check_request(image, output, overlap, threads)
     lr = load_image(image)
     image_hw = tuple(lr.shape[:2])
