@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
     "formats",
     default="lce",
     show_default=True,
-    help="Which artifacts of an export to predict, comma-separated (lce, tflite-float, tflite-int8).",
+    help="Which artifacts of an export to predict, comma-separated (lce, lce-int8, tflite-float, tflite-int8).",
 )
 @click.option(
     "--allow-unknown",

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import FORMATS
 from bnn_deploy.core.parity import Parity
 
 DEFAULT_BUDGET = 3 << 29  # 1.5 GiB
@@ -57,8 +58,8 @@ MAX_TILE = 512  # the largest tile side for PyTorch and ONNX Runtime: larger sav
 # A tile's measured need is multiplied by this: the same run's peak varies by up to ~20 % between processes
 # (PyTorch with 2 threads at 256x256: 179 to 218 MB), and repeated tiles keep some freed memory.
 NEED_MARGIN = 1.25
-ARTIFACT_CHOICES = ("lce", "tflite-float", "tflite-int8", "onnx", "pytorch")
-_DEFAULT_ORDER = ("lce", "tflite-float", "onnx", "pytorch", "tflite-int8")
+ARTIFACT_CHOICES = tuple(FORMATS)
+_DEFAULT_ORDER = ("lce", "lce-int8", "tflite-float", "onnx", "pytorch", "tflite-int8")
 _ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 MB = 1 << 20
 
@@ -69,7 +70,7 @@ class UpscaleResult:
 
     source: str  # the checkpoint, export folder or artifact file given
     file: str  # the file that ran
-    format: str  # lce | tflite-float | tflite-int8 | onnx | pytorch
+    format: str  # a key of core.formats.FORMATS
     runtime: str
     kernel: str
     threads: int
@@ -425,8 +426,6 @@ def _load(plan: _Plan, scratch: Path, threads: int, k, trust_pickle, say) -> _Lo
 def _choose_tile(plan: _Plan, loaded: _Loaded, candidates: list, image_hw, fixed: int, budget: tuple, threads, say):
     """``(artifact, tile hw, need, how chosen)`` within the tiles' share of ``budget`` (bytes, how it was
     chosen) once ``fixed`` bytes are taken; a one-line error naming the budget needed when no tile fits."""
-    from bnn_deploy.core.formats import FORMATS
-
     needs = _Needs(loaded.reference_artifact, loaded.scale, threads, say)
     fixed_shape = FORMATS[plan.fmt].fixed_shape
     try:
@@ -508,7 +507,6 @@ def upscale(
     ``progress(message)`` receives status lines.
     """
     from bnn_deploy.core.fileio import scratch_dir
-    from bnn_deploy.core.formats import FORMATS
     from bnn_deploy.core.images import load_image, save_image
     from bnn_deploy.core.progress import step
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.flatbuffer import Graph, module_path, read_graph
+from bnn_deploy.core.formats import FLATBUFFER_FORMATS
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
@@ -61,6 +62,18 @@ def _check_threads(threads) -> list[int]:
     if not values or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in values):
         raise BnnDeployError(f"threads must be positive integers, not {threads!r}; give e.g. --threads 1,4")
     return values
+
+
+def _check_formats(formats) -> tuple[str, ...]:
+    """The export formats to predict: flatbuffers only (the model reads TFLite op lists), or a one-line error."""
+    formats = (formats,) if isinstance(formats, str) else tuple(formats or ())
+    wrong = [f for f in formats if f not in FLATBUFFER_FORMATS]
+    if not formats or wrong:
+        raise BnnDeployError(
+            f"format {', '.join(wrong) or '(none)'}: predict reads LCE/TFLite flatbuffers; choose among "
+            f"{', '.join(FLATBUFFER_FORMATS)}"
+        )
+    return formats
 
 
 # --- model facts ---------------------------------------------------------------------------------
@@ -236,6 +249,7 @@ def predict(
     """
     kernel = B.check_kernel(kernel)
     thread_list = _check_threads(threads)
+    formats = _check_formats(formats)
     if isinstance(devices, str):
         devices = [devices]
     boards = [B.get_board(d) for d in devices]
