@@ -256,6 +256,27 @@ def _fixed_sizes_in_image(plan: _Plan, image_hw: tuple[int, int], image: str) ->
     return fitting
 
 
+def _tileable(plan: _Plan, candidates: list, image_hw: tuple[int, int], overlap: int) -> list:
+    """The candidates whose tiles can cover the image overlapping by ``overlap``; a clear error when none can
+    (before any model loads, rather than after the memory measurements)."""
+    from bnn_deploy.core.tiling import tile_count
+
+    fitting = []
+    for art in candidates:
+        try:
+            tile_count(image_hw, art.input_hw, overlap)
+        except BnnDeployError:
+            continue
+        fitting.append(art)
+    if not fitting:
+        side = max(min(a.input_hw) for a in candidates)
+        raise BnnDeployError(
+            f"--overlap {overlap} does not fit the {plan.fmt} artifact's tiles (short side at most {side} px): "
+            f"tiles must overlap by less than that; pass --overlap {side // 2} (or export a larger --input-size)"
+        )
+    return fitting
+
+
 # ---------------------------------------------------------------- choosing the tile
 
 
@@ -525,7 +546,11 @@ def upscale(
     lr = load_image(image)
     image_hw = tuple(lr.shape[:2])
     fixed_shape = FORMATS[plan.fmt].fixed_shape
-    candidates = _fixed_sizes_in_image(plan, image_hw, image) if fixed_shape else plan.artifacts
+    candidates = (
+        _tileable(plan, _fixed_sizes_in_image(plan, image_hw, image), image_hw, overlap)
+        if fixed_shape
+        else plan.artifacts
+    )
     if plan.scale is not None and output_buffers(image_hw, plan.scale) + lr.nbytes >= budget:
         raise _over_budget(
             "the input and output image buffers", output_buffers(image_hw, plan.scale) + lr.nbytes, budget, budget_from
