@@ -400,6 +400,7 @@ def board_profiles(exp, board: dict, threads: int) -> dict:
             "device": board["device"]["profile"],
             "board": board["device"]["name"],
             "artifact": art["name"],
+            "file": Path(art["file"]).name,  # the flatbuffer: what a prediction is matched on
             "threads": threads,
             # the run with XNNPACK, named as runtimes.lce (and the latency model) name it
             "kernel": with_xnnpack(art["op_kernel"]) or art["op_kernel"],
