@@ -24,8 +24,9 @@ def register(cli: click.Group) -> None:
 @click.option(
     "--kernel",
     default=None,
-    help="LCE bconv kernel as lce_benchmark_model runs it: default (what LCE's published figures "
-    "used, calibrated), indirect_bgemm, reference (uncalibrated).",
+    help="LCE kernel as lce_benchmark_model runs it (the model prices float ops under XNNPACK): xnnpack "
+    "(LCE's default bconv kernel with XNNPACK: what LCE's published figures used, calibrated; the default), "
+    "indirect_bgemm+xnnpack, reference (uncalibrated).",
 )
 @click.option(
     "--format",
