@@ -72,7 +72,7 @@ def options_from(*, threads: str, ssh_host=None, runtime_args=(), predict=None, 
         host=ssh_host,
         runtime_args=tuple(runtime_args),
         predict=boards,
-        predict_threads=tuple(parse_threads(predict_threads)),
+        predict_threads=tuple(parse_threads(predict_threads, "--predict-threads")),
         **given,
     )
 
