@@ -85,14 +85,16 @@ def export(
     float_ref: str | os.PathLike | None = None,
     k: float | None = None,
     trust_pickle: bool = False,
+    fold: bool = True,
     progress: Progress = None,
 ) -> ExportResult:
     """Export a checkpoint (file or bundled model name) or an ``.onnx`` file, as ``bnn-deploy export``.
 
-    ``formats``: lce, tflite-float, tflite-int8 (needs ``float_ref``), onnx. ``input_sizes``: one
-    flatbuffer per LR size. Returns the :class:`~bnn_deploy.conversion.export.ExportResult`
-    (``.manifest``: every artifact with its bitpacking report and parity; ``.out_dir``; ``.changes``),
-    also written as ``out_dir/manifest.json``. A failed export leaves ``out_dir`` as it was.
+    ``formats``: lce, lce-int8, tflite-float, tflite-int8 (needs ``float_ref``), onnx. ``input_sizes``: one
+    flatbuffer per LR size. ``fold=False`` exports the float glue as it was (``--no-fold``). Returns the
+    :class:`~bnn_deploy.conversion.export.ExportResult` (``.manifest``: every artifact with its bitpacking
+    report and parity; ``.out_dir``; ``.changes``), also written as ``out_dir/manifest.json``. A failed
+    export leaves ``out_dir`` as it was.
     """
     from bnn_deploy.conversion.export import export_model
 
@@ -106,6 +108,7 @@ def export(
         float_ref=float_ref,
         k=k,
         trust_pickle=trust_pickle,
+        fold=fold,
         progress=progress,
     )
 

@@ -40,10 +40,11 @@ import numpy as np
 from bnn_deploy.benchmarking.options import BenchOptions
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.flatbuffer import OpCutter, module_path, op_class, read_flatbuffer, tensor_type_names
+from bnn_deploy.core.formats import FLATBUFFER_FORMATS
 from bnn_deploy.core.jsonio import REPORT_DIGITS, jsonable, write_json
 from bnn_deploy.core.versions import host_info
 
-PROFILED_FORMATS = ("lce", "tflite-float", "tflite-int8")
+PROFILED_FORMATS = FLATBUFFER_FORMATS
 AGREEMENT = 0.25  # |ops_sum / whole - 1| a quiet machine stays within
 OP_MIN_SECS = 0.05  # each single-op graph runs at least this long in all (and at least --runs times)
 WHOLE_MIN_SECS = 1.0  # the whole graph likewise
@@ -344,8 +345,8 @@ def _check_profile_options(options: BenchOptions) -> None:
 
 
 def profiled_artifacts(exp) -> list:
-    """The export's LCE and TFLite artifacts; an export without an LCE artifact is refused."""
-    if not exp.of("lce"):
+    """The export's LCE and TFLite artifacts; an export without an LCE artifact (lce, lce-int8) is refused."""
+    if not any(a.runtime == "lce" and a.format in PROFILED_FORMATS for a in exp.artifacts):
         raise BnnDeployError(
             f"{exp.path} has no LCE artifact to profile; export with --format lce (bnn-deploy export CKPT --format lce)"
         )
@@ -399,6 +400,7 @@ def board_profiles(exp, board: dict, threads: int) -> dict:
             "device": board["device"]["profile"],
             "board": board["device"]["name"],
             "artifact": art["name"],
+            "file": Path(art["file"]).name,  # the flatbuffer: what a prediction is matched on
             "threads": threads,
             # the run with XNNPACK, named as runtimes.lce (and the latency model) name it
             "kernel": with_xnnpack(art["op_kernel"]) or art["op_kernel"],

@@ -74,7 +74,7 @@ def options_from(
         host=ssh_host,
         runtime_args=tuple(runtime_args),
         predict=boards,
-        predict_threads=tuple(parse_threads(predict_threads)),
+        predict_threads=tuple(parse_threads(predict_threads, "--predict-threads")),
         frame=None if frame is None else parse_size(frame, "--frame"),
         **given,
     )

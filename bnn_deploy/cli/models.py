@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bnn_deploy.cli.common import Output, k_option, output_options, overlap_option, trust_pickle_option
+from bnn_deploy.core.formats import FORMATS
 
 
 def register(cli: click.Group) -> None:
@@ -52,11 +53,11 @@ def models_cmd(out: Output):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the upscaled PNG.")
 @click.option(
     "--artifact",
-    type=click.Choice(["lce", "tflite-float", "tflite-int8", "onnx", "pytorch"]),
+    type=click.Choice(list(FORMATS)),
     default=None,
-    help="What runs, for an export folder: lce (default when exported), tflite-float (the binary model on "
-    "float kernels), tflite-int8 (the float reference, quantized), onnx, pytorch (the source checkpoint). "
-    "A checkpoint runs in PyTorch.",
+    help="What runs, for an export folder: lce (default when exported), lce-int8 (int8 head/tail convs), "
+    "tflite-float (the binary model on float kernels), tflite-int8 (the float reference, quantized), onnx, "
+    "pytorch (the source checkpoint). A checkpoint runs in PyTorch.",
 )
 @click.option(
     "--memory-budget",

@@ -24,15 +24,16 @@ def register(cli: click.Group) -> None:
 @click.option(
     "--kernel",
     default=None,
-    help="LCE bconv kernel as lce_benchmark_model runs it: default (what LCE's published figures "
-    "used, calibrated), indirect_bgemm, reference (uncalibrated).",
+    help="LCE kernel as lce_benchmark_model runs it (the model prices float ops under XNNPACK): xnnpack "
+    "(LCE's default bconv kernel with XNNPACK: what LCE's published figures used, calibrated; the default), "
+    "indirect_bgemm+xnnpack, reference (uncalibrated).",
 )
 @click.option(
     "--format",
     "formats",
     default="lce",
     show_default=True,
-    help="Which artifacts of an export to predict, comma-separated (lce, tflite-float, tflite-int8).",
+    help="Which artifacts of an export to predict, comma-separated (lce, lce-int8, tflite-float, tflite-int8).",
 )
 @click.option(
     "--allow-unknown",

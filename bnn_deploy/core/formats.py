@@ -84,6 +84,9 @@ FORMATS: dict[str, Format] = {
     )
 }
 EXPORT_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.exported)
+# The TFLite flatbuffers (LCE's or stock): what lce_benchmark_model runs and profiles, what the
+# host profile cuts into single ops, what the latency model reads.
+FLATBUFFER_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.suffix.endswith(".tflite"))
 FLOAT_REF_WHAT = "the float reference model (--float-ref) as stock float32 TFLite"
 ROLES = ("binary", "float-ref")
 

@@ -22,15 +22,15 @@ def parse_size(text: str, option: str = "size") -> tuple[int, int]:
     return width, height
 
 
-def parse_threads(text: str) -> list[int]:
-    """``"1,2"`` → ``[1, 2]``; zero, negatives and non-numbers are a clear error."""
+def parse_threads(text: str, option: str = "--threads") -> list[int]:
+    """``"1,2"`` → ``[1, 2]``; zero, negatives and non-numbers are a clear error naming ``option``."""
     values = []
     for part in str(text).split(","):
         part = part.strip()
         if not part.lstrip("-").isdigit():
-            raise BnnDeployError(f"--threads {text!r} is not a list of thread counts; give e.g. --threads 1,2")
+            raise BnnDeployError(f"{option} {text!r} is not a list of thread counts; give e.g. {option} 1,2")
         if int(part) < 1:
-            raise BnnDeployError(f"--threads {text!r}: thread counts must be 1 or more; give e.g. --threads 1,2")
+            raise BnnDeployError(f"{option} {text!r}: thread counts must be 1 or more; give e.g. {option} 1,2")
         values.append(int(part))
     return list(dict.fromkeys(values))
 

@@ -39,7 +39,7 @@ import numpy as np
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.exports import ExportDir
 from bnn_deploy.core.fileio import DEFAULT_OUT_ROOT, staged_dir
-from bnn_deploy.core.formats import FORMATS
+from bnn_deploy.core.formats import FLATBUFFER_FORMATS, FORMATS
 from bnn_deploy.core.jsonio import dumps
 from bnn_deploy.core.parity import Parity, compare
 from bnn_deploy.core.progress import bar
@@ -61,7 +61,7 @@ TIMING_KEYS = (
     "count",
     "times_ms",
 )
-PROFILED_FORMATS = ("lce", "lce-int8", "tflite-float", "tflite-int8")  # what lce_benchmark_model can profile
+PROFILED_FORMATS = FLATBUFFER_FORMATS  # what lce_benchmark_model can profile
 BOARD_PYTHON_KERNEL = "runtime-default"  # the board Python runner runs each runtime's own default
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from bnn_deploy.core.errors import BnnDeployError
+from bnn_deploy.core.formats import FORMATS
 from bnn_deploy.core.parity import Parity
 
 DEFAULT_BUDGET = 3 << 29  # 1.5 GiB
@@ -57,8 +58,8 @@ MAX_TILE = 512  # the largest tile side for PyTorch and ONNX Runtime: larger sav
 # A tile's measured need is multiplied by this: the same run's peak varies by up to ~20 % between processes
 # (PyTorch with 2 threads at 256x256: 179 to 218 MB), and repeated tiles keep some freed memory.
 NEED_MARGIN = 1.25
-ARTIFACT_CHOICES = ("lce", "tflite-float", "tflite-int8", "onnx", "pytorch")
-_DEFAULT_ORDER = ("lce", "tflite-float", "onnx", "pytorch", "tflite-int8")
+ARTIFACT_CHOICES = tuple(FORMATS)
+_DEFAULT_ORDER = ("lce", "lce-int8", "tflite-float", "onnx", "pytorch", "tflite-int8")
 _ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 MB = 1 << 20
 
@@ -69,7 +70,7 @@ class UpscaleResult:
 
     source: str  # the checkpoint, export folder or artifact file given
     file: str  # the file that ran
-    format: str  # lce | tflite-float | tflite-int8 | onnx | pytorch
+    format: str  # a key of core.formats.FORMATS
     runtime: str
     kernel: str
     threads: int
@@ -256,6 +257,27 @@ def _fixed_sizes_in_image(plan: _Plan, image_hw: tuple[int, int], image: str) ->
     return fitting
 
 
+def _tileable(plan: _Plan, candidates: list, image_hw: tuple[int, int], overlap: int) -> list:
+    """The candidates whose tiles can cover the image overlapping by ``overlap``; a clear error when none can
+    (before any model loads, rather than after the memory measurements)."""
+    from bnn_deploy.core.tiling import tile_count
+
+    fitting = []
+    for art in candidates:
+        try:
+            tile_count(image_hw, art.input_hw, overlap)
+        except BnnDeployError:
+            continue
+        fitting.append(art)
+    if not fitting:
+        side = max(min(a.input_hw) for a in candidates)
+        raise BnnDeployError(
+            f"--overlap {overlap} does not fit the {plan.fmt} artifact's tiles (short side at most {side} px): "
+            f"tiles must overlap by less than that; pass --overlap {side // 2} (or export a larger --input-size)"
+        )
+    return fitting
+
+
 # ---------------------------------------------------------------- choosing the tile
 
 
@@ -426,8 +448,6 @@ def _load(plan: _Plan, scratch: Path, threads: int, k, trust_pickle, say) -> _Lo
 def _choose_tile(plan: _Plan, loaded: _Loaded, candidates: list, image_hw, fixed: int, budget: tuple, threads, say):
     """``(artifact, tile hw, need, how chosen)`` within the tiles' share of ``budget`` (bytes, how it was
     chosen) once ``fixed`` bytes are taken; a one-line error naming the budget needed when no tile fits."""
-    from bnn_deploy.core.formats import FORMATS
-
     needs = _Needs(loaded.reference_artifact, loaded.scale, threads, say)
     fixed_shape = FORMATS[plan.fmt].fixed_shape
     try:
@@ -509,7 +529,6 @@ def upscale(
     ``progress(message)`` receives status lines.
     """
     from bnn_deploy.core.fileio import scratch_dir
-    from bnn_deploy.core.formats import FORMATS
     from bnn_deploy.core.images import load_image, save_image
     from bnn_deploy.core.progress import step
     from bnn_deploy.core.tiling import DEFAULT_OVERLAP
@@ -529,7 +548,11 @@ def upscale(
     lr = load_image(image)
     image_hw = tuple(lr.shape[:2])
     fixed_shape = FORMATS[plan.fmt].fixed_shape
-    candidates = _fixed_sizes_in_image(plan, image_hw, image) if fixed_shape else plan.artifacts
+    candidates = (
+        _tileable(plan, _fixed_sizes_in_image(plan, image_hw, image), image_hw, overlap)
+        if fixed_shape
+        else plan.artifacts
+    )
     if plan.scale is not None and output_buffers(image_hw, plan.scale) + lr.nbytes >= budget:
         raise _over_budget(
             "the input and output image buffers", output_buffers(image_hw, plan.scale) + lr.nbytes, budget, budget_from

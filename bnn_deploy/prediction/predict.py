@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
 from bnn_deploy.core.flatbuffer import Graph, module_path, read_graph
+from bnn_deploy.core.formats import FLATBUFFER_FORMATS
 from bnn_deploy.prediction import boards as B
 from bnn_deploy.prediction.model import KNOWN_OPS, XNNPACK_OPS, OpCost, bconv_geometry, conv_macs, op_cost
 
@@ -61,6 +62,18 @@ def _check_threads(threads) -> list[int]:
     if not values or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in values):
         raise BnnDeployError(f"threads must be positive integers, not {threads!r}; give e.g. --threads 1,4")
     return values
+
+
+def _check_formats(formats) -> tuple[str, ...]:
+    """The export formats to predict: flatbuffers only (the model reads TFLite op lists), or a one-line error."""
+    formats = (formats,) if isinstance(formats, str) else tuple(formats or ())
+    wrong = [f for f in formats if f not in FLATBUFFER_FORMATS]
+    if not formats or wrong:
+        raise BnnDeployError(
+            f"format {', '.join(wrong) or '(none)'}: predict reads LCE/TFLite flatbuffers; choose among "
+            f"{', '.join(FLATBUFFER_FORMATS)}"
+        )
+    return formats
 
 
 # --- model facts ---------------------------------------------------------------------------------
@@ -236,6 +249,7 @@ def predict(
     """
     kernel = B.check_kernel(kernel)
     thread_list = _check_threads(threads)
+    formats = _check_formats(formats)
     if isinstance(devices, str):
         devices = [devices]
     boards = [B.get_board(d) for d in devices]
@@ -394,7 +408,9 @@ def compare_against(prediction: dict, profile) -> dict:
     list of such entries is accepted). Op entries may name the type ``op``/``node_type``/``type``
     and the time ``ms``/``avg_ms``/``time_ms``; XNNPACK delegate nodes (which fold the float ops the
     delegate took) are compared with the sum of those ops' predictions. Profiles are matched to
-    predictions by device and thread count (and kernel, ``default`` when absent). Returns
+    predictions by device and thread count (and kernel, :data:`~bnn_deploy.prediction.boards.DEFAULT_KERNEL`
+    when absent), and by artifact: the flatbuffer's file name in ``file`` (or an ``artifact`` ending in
+    ``.tflite``); a profile that names no file is compared only when one artifact was predicted. Returns
     ``{"comparisons": [...], "notes": [...]}``; ``error_pct`` is (predicted - measured) / measured.
     """
     data = _load_profile(profile)
@@ -413,10 +429,19 @@ def compare_against(prediction: dict, profile) -> dict:
         match = [
             p for p in prediction["predictions"] if p["device"] == dev and p["threads"] == n and p["kernel"] == kernel
         ]
+        file = _profiled_file(prof)
+        if file is not None:
+            match = [p for p in match if Path(str(p.get("artifact"))).name == file]
         if not match:
             notes.append(
-                f"no prediction for the profile of {dev}, {n} thread(s), kernel {kernel}; "
-                "predict that device and thread count first"
+                f"no prediction for the profile of {file or 'an artifact'} on {dev}, {n} thread(s), kernel {kernel}; "
+                "predict that artifact, device and thread count first"
+            )
+            continue
+        if len({p.get("artifact") for p in match}) > 1:
+            notes.append(
+                f"the profile of {dev}, {n} thread(s), kernel {kernel} does not name its flatbuffer (file) and "
+                f"{len(match)} artifacts were predicted; not compared"
             )
             continue
         comparisons.append(_compare_one(match[0], prof))
@@ -426,6 +451,14 @@ def compare_against(prediction: dict, profile) -> dict:
             + (notes[0] if notes else "check the profile's device names")
         )
     return {"label": "predicted vs measured", "comparisons": comparisons, "notes": notes}
+
+
+def _profiled_file(prof: dict) -> str | None:
+    """The file name of the flatbuffer a profile entry measured, if it says (``file``, or a file-like ``artifact``)."""
+    for value in (prof.get("file"), prof.get("artifact")):
+        if isinstance(value, str) and value.endswith(".tflite"):
+            return Path(value).name
+    return None
 
 
 def _compare_one(entry: dict, prof: dict) -> dict:
@@ -465,7 +498,7 @@ def render_comparison(result: dict) -> str:
     for c in result["comparisons"]:
         err = "n/a" if c["error_pct"] is None else f"{c['error_pct']:+.0f} %"
         out.append(
-            f"{c['device']}, {c['threads']} thread(s), {c['kernel']}: PREDICTED "
+            f"{c['artifact'] or 'artifact'} on {c['device']}, {c['threads']} thread(s), {c['kernel']}: PREDICTED "
             f"{_fmt_ms(c['predicted_ms'])} ms vs MEASURED {_fmt_ms(c['measured_ms'])} ms ({err})"
         )
         for r in c["by_type"]:

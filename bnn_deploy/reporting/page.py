@@ -40,6 +40,7 @@ from bnn_deploy.reporting.results import (
     latency,
     p99_shown,
     parity_db,
+    profiled_artifacts,
     read_result,
     row_problem,
 )
@@ -539,10 +540,33 @@ def _op_ms(op: dict) -> float | None:
     return next((float(op[k]) for k in _MS_KEYS if isinstance(op.get(k), (int, float))), None)
 
 
+def _profile_entries(data: dict) -> list:
+    """What the profile section shows: ``bnn-deploy profile``'s per-artifact profiles (every op with its
+    module and class; on a board the run without XNNPACK), else the ``profiles`` of another writer."""
+    arts = profiled_artifacts(data)
+    if not arts:
+        return data.get("profiles") or []
+    device = data.get("device")
+    device = device.get("name") or device.get("profile") if isinstance(device, dict) else device
+    return [
+        {
+            "artifact": Path(str(a.get("file") or a.get("name") or "?")).name,
+            "device": device,
+            "threads": a.get("threads"),
+            "kernel": a.get("op_kernel") or a.get("kernel"),
+            "whole_ms": a.get("whole_ms"),
+            "ops_sum_ms": a.get("ops_sum_ms"),
+            "ops": [dict(op, binary=op.get("class") == "binary") for op in a["ops"] if isinstance(op, dict)],
+            "notes": a.get("notes"),
+        }
+        for a in arts
+    ]
+
+
 def _profile_section(exp, res: Result) -> str:
     files = {a.file for a in exp.manifest.artifacts}
     out = []
-    for i, prof in enumerate(res.data.get("profiles") or []):
+    for i, prof in enumerate(_profile_entries(res.data)):
         if not isinstance(prof, dict):
             continue
         ops = [op for op in prof.get("ops") or [] if isinstance(op, dict)]

@@ -89,7 +89,19 @@ def kind_of(data) -> str | None:
         return "predict"
     if isinstance(data.get("profiles"), list) or (isinstance(data.get("ops"), list) and "whole_ms" in data):
         return "profile"
+    if profiled_artifacts(data):
+        return "profile"
     return None
+
+
+def profiled_artifacts(data: dict) -> list[dict]:
+    """The per-artifact op profiles ``bnn-deploy profile`` writes (``artifacts``, each with ``ops`` and the
+    binary/glue ``split``), on the host and on a board; ``[]`` for any other document."""
+    arts = data.get("artifacts") if isinstance(data, dict) else None
+    if not isinstance(arts, list) or not arts:
+        return []
+    ok = all(isinstance(a, dict) and isinstance(a.get("ops"), list) and isinstance(a.get("split"), dict) for a in arts)
+    return arts if ok else []
 
 
 def read_result(path, kinds: tuple[str, ...] = KINDS) -> Result:
@@ -117,7 +129,8 @@ def read_result(path, kinds: tuple[str, ...] = KINDS) -> Result:
                 "upgrade bnn-deploy"
             )
     if kind == "profile" and not isinstance(data.get("profiles"), list):
-        data = dict(data, profiles=[data])  # one bare profile entry
+        # bnn-deploy profile on the host has per-artifact profiles only; another writer's one bare entry
+        data = dict(data, profiles=[] if profiled_artifacts(data) else [data])
     return Result(path=str(path), kind=kind, data=data, schema_version=version)
 
 

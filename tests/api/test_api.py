@@ -114,3 +114,18 @@ def test_the_worked_example_runs(tmp_path):
     assert "[400, 300] " in out and "tiles; parity vs PyTorch" in out
     assert "pi4 4 threads:" in out and "(predicted)" in out and "ms median" in out
     assert (tmp_path / "astronaut_x2.png").is_file() and (tmp_path / "out" / "bbcu" / "manifest.json").is_file()
+
+
+def test_export_passes_every_cli_option(monkeypatch, tmp_path):
+    """The API's export takes what ``bnn-deploy export`` takes, ``--no-fold`` included."""
+    import inspect
+
+    from bnn_deploy.conversion import export as conversion_export
+
+    model_options = set(inspect.signature(conversion_export.export_model).parameters) - {"source"}
+    api_options = set(inspect.signature(bnn_deploy.export).parameters) - {"source"}
+    seen = {}
+    monkeypatch.setattr(conversion_export, "export_model", lambda source, **kw: seen.update(kw))
+    bnn_deploy.export("bbcu_m_x2_small", out_dir=tmp_path / "x", fold=False)
+    assert seen["fold"] is False
+    assert model_options - api_options <= {"parity_photos", "num_threads"}  # test and benchmark knobs only

@@ -144,6 +144,7 @@ def test_bad_input_gives_one_line_errors(tmp_path_factory, tmp_path):
         (("bench", export_dir, "--device", "pi4"), "has no address; pass --host"),
         (("bench", export_dir, "--kernel", "turbo"), "unknown LCE kernel"),
         (("bench", export_dir, "--predict", "pi9"), "no latency model for device 'pi9'"),
+        (("bench", export_dir, "--predict", "pi4", "--predict-threads", "0"), "error: --predict-threads '0'"),
         (
             ("bench", export_dir, "--device", "pi4", "--host", "pi@127.0.0.1:9", "--predict", "pi4"),
             "--predict adds predicted boards",
@@ -171,8 +172,10 @@ def test_parse_threads():
 
     assert parse_threads("1,2") == [1, 2] and parse_threads(" 2 , 2 ,1") == [2, 1]
     for bad in ("0", "-1", "", "one"):
-        with pytest.raises(BnnDeployError):
+        with pytest.raises(BnnDeployError, match=r"^--threads "):
             parse_threads(bad)
+    with pytest.raises(BnnDeployError, match=r"^--predict-threads '0'.* give e.g. --predict-threads 1,2"):
+        parse_threads("0", "--predict-threads")
 
 
 def test_predict_adds_labelled_board_rows_next_to_the_measured_ones(tmp_path_factory, tmp_path):

@@ -192,6 +192,7 @@ def test_board_profile_uses_the_tools_op_profiler(default_export, local_board, t
     entry = next(p for p in report["profiles"] if p["artifact"] == lce["name"])
     assert entry["device"] == "host" and entry["board"] == "here" and entry["kernel"] == "indirect_bgemm+xnnpack"
     assert entry["ops"] == [{"op": op["op"], "ms": op["ms"]} for op in fused["ops"]]
+    assert entry["file"] == Path(lce["file"]).name  # what a prediction is matched on (compare_against)
 
 
 @pytest.fixture(scope="module")

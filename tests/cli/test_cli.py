@@ -93,3 +93,14 @@ def test_models_lists_bundled(tmp_path):
     names = {m["name"] for m in info["bundled"]}
     assert {"bbcu_m_x2_small", "attn_bbcu_m_x2_small", "msrresnet_x2_small"} <= names
     assert {"bbcu_l", "bbcu_m", "msrresnet", "edsr", "binary_edsr"} <= {a["name"] for a in info["architectures"]}
+
+
+def test_every_command_is_in_the_readme_table():
+    from pathlib import Path
+
+    from bnn_deploy.cli import cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Commands") : readme.index("### Upscaling large images")]
+    missing = [name for name in cli.commands if f"| `bnn-deploy {name}" not in table]
+    assert missing == []

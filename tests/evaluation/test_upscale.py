@@ -91,6 +91,7 @@ def test_every_argument_is_checked_before_any_model_loads(export_dir, picture, t
         ((exp, str(tmp_path / "nope.png"), out, {}), "cannot read image"),
         ((exp, img, out, {"artifact": "keras"}), "unknown --artifact 'keras'"),
         ((exp, img, out, {"overlap": -1}), "--overlap -1"),
+        ((exp, img, out, {"overlap": 40}), "--overlap 40 does not fit the lce artifact's tiles (short side at most 32"),
         ((exp, img, out, {"threads": 100000}), "--threads 100000 is more than"),
         ((exp, img, out, {"memory_budget": "lots"}), "is not a memory size"),
         ((exp, str(small), out, {}), "is 40x20, smaller than one 48x32 tile of the lce artifact"),

@@ -88,3 +88,15 @@ def test_predict_does_not_import_tensorflow():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_kernel_help_names_the_kernels_the_model_predicts():
+    from click.testing import CliRunner
+
+    from bnn_deploy.cli import cli
+    from bnn_deploy.prediction.boards import DEFAULT_KERNEL, KERNELS, NOT_PREDICTED
+
+    text = " ".join(CliRunner().invoke(cli, ["predict", "--help"]).output.split())
+    kernel_help = text[text.index("--kernel") : text.index("--format")]
+    assert all(k in kernel_help for k in KERNELS) and f"{DEFAULT_KERNEL} (" in kernel_help
+    assert not any(f" {k} (" in kernel_help or f" {k}," in kernel_help for k in NOT_PREDICTED)  # refused kernels

@@ -162,3 +162,21 @@ def test_compare_against_a_measured_profile(tmp_path):
     assert compare_against(result, {"device": "pi4", "threads": 4, "ops": measured})["comparisons"]
     with pytest.raises(Exception, match="no profile entry matches"):
         compare_against(result, {"profiles": [{"device": "pixel1", "threads": 1, "ops": measured}]})
+
+
+def test_a_profile_is_compared_with_the_prediction_of_its_own_flatbuffer():
+    small = predict(ZOO / "QuickNetSmall.tflite", devices=["pi4"], threads=[1])
+    large = predict(ZOO / "QuickNetLarge.tflite", devices=["pi4"], threads=[1])
+    both = {"predictions": small["predictions"] + large["predictions"]}
+    measured = [{"op": "LceBconv2d", "ms": 10.0}]
+    profile = {"device": "pi4", "threads": 1, "kernel": "xnnpack", "ops": measured}
+    (c,) = compare_against(both, dict(profile, file="QuickNetLarge.tflite"))["comparisons"]
+    assert c["artifact"] == "QuickNetLarge.tflite"
+    assert c["predicted_ms"] == large["predictions"][0]["predicted_ms"]
+    assert "QuickNetLarge.tflite on pi4" in render_comparison({"comparisons": [c]})
+    # a profile that does not say which flatbuffer it measured is not held against another one's prediction
+    with pytest.raises(Exception, match="does not name its flatbuffer"):
+        compare_against(both, profile)
+    assert compare_against(small, profile)["comparisons"][0]["artifact"] == "QuickNetSmall.tflite"
+    with pytest.raises(Exception, match="no prediction for the profile of QuickNet.tflite"):
+        compare_against(both, dict(profile, artifact="QuickNet.tflite"))

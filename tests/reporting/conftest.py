@@ -70,12 +70,12 @@ def predict_json(tmp_path_factory, export_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def profile_json(tmp_path_factory, export_dir) -> Path:
-    """A per-op profile of the export's LCE flatbuffer in the shape issue 13 defines for ``bnn-deploy profile``.
+    """A per-op profile of the export's LCE flatbuffer in the ``profiles`` shape another writer may use.
 
     The ops, their order, types and PyTorch modules are read from the real flatbuffer; the times are
-    made up (1.0 ms per binary conv, 0.1 ms per other op) until ``bnn-deploy profile`` exists to
-    measure them. Device, threads and kernel match the Pi 4 prediction, so the page puts the two side
-    by side.
+    made up (1.0 ms per binary conv, 0.1 ms per other op). Device, threads and kernel match the Pi 4
+    prediction, so the page puts the two side by side. ``bnn-deploy profile``'s own JSON is read in
+    ``test_report_profile.py``.
     """
     from bnn_deploy.core.flatbuffer import module_path, read_flatbuffer
 
