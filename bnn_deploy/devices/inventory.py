@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bnn_deploy.core.errors import BnnDeployError
@@ -75,7 +75,6 @@ class Device:
     python: str = "python3"
     emulated: bool = False
     source: str = "profile"
-    extra: dict = field(default_factory=dict)
 
     def address(self) -> str:
         """Where the board is, for reports: ``user@host:port``, ``adb:SERIAL`` or ``local``."""

@@ -271,7 +271,7 @@ def check_facts(
             errors.append(
                 f"{Path(binary['path']).name} needs glibc {binary['glibc']} or newer but "
                 f"the board has {facts['glibc']}; upgrade the OS or rebuild with "
-                "bnn-deploy build-runtime (it targets glibc 2.28)"
+                "bnn-deploy build-runtime (docs/runtimes.md: the glibc each build needs)"
             )
         elif binary.get("glibc") and not facts.get("glibc") and not facts.get("android_sdk"):
             warnings.append(f"could not read the board's glibc version; the binary needs {binary['glibc']}")

@@ -4,7 +4,7 @@
 (TensorFlow's TFLite interpreter, float and int8), ``open_onnx`` (ONNX Runtime) and ``open_torch``
 (PyTorch eager, the float32 reference) each return a :class:`.base.Runner`:
 ``predict(NHWC [1, H, W, C] float32) -> NHWC [1, sH, sW, C]``, its fixed ``input_shape`` (or None),
-``runtime``, ``kernel``, ``threads`` and ``load_ms``; :func:`.base.benchmark` times it (or defers
-to a runner's own ``benchmark``, as an on-device runner reporting ``lce_benchmark_model``'s figures
-would). :mod:`.artifacts` reads and verifies an export directory and opens its files.
+``runtime``, ``kernel``, ``threads`` and ``load_ms``; :func:`.base.benchmark` times it (a board's runs
+are measured by its own tool in :mod:`bnn_deploy.devices`).
+:mod:`.artifacts` reads and verifies an export directory and opens its files.
 """

@@ -21,7 +21,7 @@ import importlib.util
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,9 +39,6 @@ class Runner:
     predict: Callable[[np.ndarray], np.ndarray]
     load_ms: float
     path: str = ""
-    # Optional: a runner that measures itself (e.g. on a device) returns the dict of time_runs.
-    benchmark: Callable[..., dict] | None = None
-    notes: list[str] = field(default_factory=list)
 
     def check_input(self, x: np.ndarray) -> np.ndarray:
         """``x`` as contiguous float32 ``[1, H, W, C]``; a fixed-shape graph needs its exact shape."""
@@ -122,9 +119,9 @@ def time_runs(
 
 
 def benchmark(runner: Runner, x: np.ndarray, *, warmup: int, runs: int, max_secs: float | None = None) -> dict:
-    """The runner's own benchmark if it has one, else :func:`time_runs` over its ``predict``."""
-    if runner.benchmark is not None:
-        return runner.benchmark(x, warmup=warmup, runs=runs, max_secs=max_secs)
+    """:func:`time_runs` over the runner's ``predict`` on ``x`` checked against its input shape.
+
+    A board's runs are measured by its own tool (:mod:`bnn_deploy.devices`), not through a Runner."""
     return time_runs(runner.predict, runner.check_input(x), warmup=warmup, runs=runs, max_secs=max_secs)
 
 

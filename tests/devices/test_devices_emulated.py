@@ -152,7 +152,7 @@ def test_glibc_requirement_of_a_real_arm64_binary(arm64_root):
     errors, _ = check_facts(old, get_profile("pi4"), binary=info)
     assert errors == [
         f"python3.11 needs glibc {need} or newer but the board has 2.17; upgrade the "
-        "OS or rebuild with bnn-deploy build-runtime (it targets glibc 2.28)"
+        "OS or rebuild with bnn-deploy build-runtime (docs/runtimes.md: the glibc each build needs)"
     ]
 
 
