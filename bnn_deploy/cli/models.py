@@ -64,7 +64,7 @@ def models_cmd(out: Output):
     default=None,
     help="Peak memory of the whole run, e.g. 1GB (default: 1.5 GiB, or 3/4 of the memory available now if "
     "less). What the libraries, models and image buffers take is subtracted; the tile is the largest whose "
-    "measured need (x1.25) fits the rest: among the exported sizes for LCE/TFLite, at most 512x512 for "
+    "measured need (x1.4) fits the rest: among the exported sizes for LCE/TFLite, at most 512x512 for "
     "PyTorch/ONNX.",
 )
 @overlap_option

@@ -56,8 +56,10 @@ PROBE = 256  # LR pixels per side of the tile measured for PyTorch and ONNX Runt
 MIN_TILE = 64  # the smallest probe side (below it the overlap would dominate the work)
 MAX_TILE = 512  # the largest tile side for PyTorch and ONNX Runtime: larger saves little overlap work
 # A tile's measured need is multiplied by this: the same run's peak varies by up to ~20 % between processes
-# (PyTorch with 2 threads at 256x256: 179 to 218 MB), and repeated tiles keep some freed memory.
-NEED_MARGIN = 1.25
+# (PyTorch with 2 threads at 256x256: 179 to 218 MB), and repeated tiles keep some freed memory: two 379x300
+# PyTorch tiles took 305-320 MB above the loaded process alone but 395 MB once inside the test suite, 1.32x
+# the unmargined estimate from a 256x256 probe (1.25 let that run exceed a 620 MB budget by 3 %).
+NEED_MARGIN = 1.4
 ARTIFACT_CHOICES = tuple(FORMATS)
 _DEFAULT_ORDER = ("lce", "lce-int8", "tflite-float", "onnx", "pytorch", "tflite-int8")
 _ARTIFACT_SUFFIXES = (".tflite", ".onnx")

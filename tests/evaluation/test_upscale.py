@@ -157,9 +157,10 @@ def test_lce_artifact_tiles_and_parity_against_pytorch_tile_by_tile(export_dir, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     lr = _lr(picture)
-    tiles = tile_count(lr.shape[:2], EXPORT_HW)
-    assert result["format"] == "lce" and result["kernel"] == LCE_KERNEL
-    assert result["tile"]["size"] == "48x32" and result["tile"]["count"] == tiles > 4
+    overlap = read_export(export_dir).tile_overlap()  # measured for this model by its export
+    tiles = tile_count(lr.shape[:2], EXPORT_HW, overlap)
+    assert result["format"] == "lce" and result["kernel"] == LCE_KERNEL and result["tile"]["overlap"] == overlap
+    assert result["tile"]["size"] == "48x32" and result["tile"]["count"] == tiles > 1
     assert result["input_size"] == [101, 75] and result["output_size"] == [202, 150]
     # parity: PyTorch ran each tile the artifact ran, never the whole image
     parity = result["parity"]
@@ -169,13 +170,14 @@ def test_lce_artifact_tiles_and_parity_against_pytorch_tile_by_tile(export_dir, 
     # the PNG holds exactly the LCE tiles, stitched
     lce = open_artifact(read_export(export_dir).of("lce")[0], kernel=LCE_KERNEL)
     with Image.open(out) as written:
-        np.testing.assert_array_equal(np.asarray(written), to_uint8(run_tiled(lce.predict, lr, EXPORT_HW, 2)))
+        np.testing.assert_array_equal(np.asarray(written), to_uint8(run_tiled(lce.predict, lr, EXPORT_HW, 2, overlap)))
     memory = result["memory"]
     assert memory["budget_from"].startswith("default")
     assert 0 < memory["tile_need_bytes"] <= memory["tile_share_bytes"]
     assert memory["fixed_bytes"] + memory["tile_share_bytes"] == memory["budget_bytes"]
     assert memory["within_budget"] and memory["peak_rss_bytes"] <= memory["budget_bytes"]
-    assert "tile(s) of 48x32 (overlap 24) through lce" in proc.stderr  # status lines on stderr, JSON alone on stdout
+    # status lines on stderr, JSON alone on stdout
+    assert f"tile(s) of 48x32 (overlap {overlap}) through lce" in proc.stderr
     assert result["seconds"] >= result["run_seconds"]["tiles"] > 0
 
 
