@@ -221,6 +221,9 @@ def _subprocess(case: Case, args: list[str], env: dict, cwd: Path, work: Path) -
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
+        # SIGINT back to its default: a sweep started in the background (`... &`) passes SIGINT ignored to its
+        # children, and a Ctrl-C case would then see the command finish normally (exit 0).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     chunks: list[str] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(proc.stderr.readline, "")), daemon=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -314,6 +315,13 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def ctrl_c_default() -> None:
+    """In the child before exec: SIGINT back to its default. A shell starts background jobs with SIGINT
+    ignored, the child inherits that, and Python then never raises KeyboardInterrupt, so a Ctrl-C case
+    run under ``make test &`` would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_cli(args, sig: int, started, *, cwd: Path, env: dict | None = None, timeout: float = 300):
     """Run ``bnn-deploy ARGS`` in a fresh interpreter, send it ``sig`` once ``started()`` holds, and
     return ``(exit code, stderr)`` after it exits."""
@@ -324,6 +332,7 @@ def interrupt_cli(args, sig: int, started, *, cwd: Path, env: dict | None = None
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_default,
     )
     try:
         deadline = time.monotonic() + timeout
