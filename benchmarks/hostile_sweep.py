@@ -210,6 +210,8 @@ def _lost(watch: list[Path], before: dict, code) -> list[str]:
 
 
 def _subprocess(case: Case, args: list[str], env: dict, cwd: Path, work: Path) -> tuple[int | None, str]:
+    from support.devices import ctrl_c_default
+
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env)
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.Popen(
@@ -221,9 +223,7 @@ def _subprocess(case: Case, args: list[str], env: dict, cwd: Path, work: Path) -
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
-        # SIGINT back to its default: a sweep started in the background (`... &`) passes SIGINT ignored to its
-        # children, and a Ctrl-C case would then see the command finish normally (exit 0).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=ctrl_c_default,  # a sweep started in the background would pass SIGINT on ignored
     )
     chunks: list[str] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(proc.stderr.readline, "")), daemon=True)
